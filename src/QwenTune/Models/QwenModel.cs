@@ -1,0 +1,84 @@
+using TorchSharp;
+using TorchSharp.Utils;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace QwenTune.Models;
+
+/// <summary>The decoder stack: embed_tokens, layers.N, norm (Hugging Face's Qwen2Model / Qwen3Model).</summary>
+public sealed class QwenModel : nn.Module<Tensor, Tensor?, Tensor>
+{
+    [ComponentName(Name = "embed_tokens")] private readonly Embedding _embedTokens;
+    [ComponentName(Name = "layers")] private readonly ModuleList<QwenDecoderLayer> _layers;
+    [ComponentName(Name = "norm")] private readonly RmsNorm _norm;
+    [ComponentName(Name = "rotary_emb")] private readonly RotaryEmbedding _rotaryEmb;
+
+    public QwenModel(QwenConfig config, ScalarType dtype, Device device) : base(nameof(QwenModel))
+    {
+        _embedTokens = nn.Embedding(config.VocabSize, config.HiddenSize, device: device, dtype: dtype);
+        _layers = new ModuleList<QwenDecoderLayer>();
+        for (var i = 0; i < config.NumHiddenLayers; i++)
+            _layers.Add(new QwenDecoderLayer(config, dtype, device));
+        _norm = new RmsNorm(config.HiddenSize, config.RmsNormEps, dtype, device);
+        _rotaryEmb = new RotaryEmbedding(config, device);
+        RegisterComponents();
+    }
+
+    public Embedding EmbedTokens => _embedTokens;
+
+    public IReadOnlyList<QwenDecoderLayer> Layers => [.. _layers];
+
+    /// <summary>
+    /// Runs one decoder layer. The default calls it directly; gradient checkpointing replaces this with a
+    /// function that recomputes the layer in backward.
+    /// </summary>
+    public Func<QwenDecoderLayer, Tensor, AttentionInputs, Tensor> LayerRunner { get; set; } =
+        (layer, hidden, inputs) => layer.call(hidden, inputs);
+
+    /// <summary>
+    /// When set, the embedding output requires grad even if the embeddings are frozen, so that checkpointed
+    /// layers have a differentiable input (Hugging Face's enable_input_require_grads).
+    /// </summary>
+    public bool InputRequiresGrad { get; set; }
+
+    /// <param name="inputIds">(B, T) token ids.</param>
+    /// <param name="attentionMask">(B, T), 1 for real tokens, 0 for padding; null when there is none.</param>
+    /// <returns>(B, T, C) final hidden states after the last norm.</returns>
+    public override Tensor forward(Tensor inputIds, Tensor? attentionMask)
+    {
+        using var scope = NewDisposeScope();
+        var hidden = _embedTokens.call(inputIds);                             // (B, T, C)
+        if (InputRequiresGrad && !hidden.requires_grad)
+            hidden.requires_grad_(true);
+        var (positions, mask) = PositionsAndMask(inputIds, attentionMask);
+        var (cos, sin) = _rotaryEmb.Compute(positions, hidden.dtype);
+        var inputs = new AttentionInputs(cos, sin, mask);
+        foreach (var layer in _layers)
+            hidden = LayerRunner(layer, hidden, inputs);
+        return _norm.call(hidden).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Positions count real tokens only, so a left-padded sample sees the same positions as unpadded. A batch
+    /// whose padding is all on the right needs no mask: under the causal mask real tokens never see later
+    /// padding, and SDPA's causal path is the fast one. Otherwise (left or inner padding) an explicit boolean
+    /// mask joins causality and key validity; each query may always see itself so no row is all-false (NaN).
+    /// </summary>
+    private static (Tensor Positions, Tensor? Mask) PositionsAndMask(Tensor inputIds, Tensor? attentionMask)
+    {
+        var (batch, time) = (inputIds.shape[0], inputIds.shape[1]);
+        var device = inputIds.device;
+        if (attentionMask is null)
+            return (arange(time, ScalarType.Int64, device).unsqueeze(0).expand(batch, time), null);
+        var valid = attentionMask.to(ScalarType.Bool);
+        var positions = (valid.to(ScalarType.Int64).cumsum(-1) - 1).clamp_min(0);   // (B, T)
+        // Right-padded rows are non-increasing 1...1 0...0: no 0 is ever followed by a 1.
+        var rightPaddedOnly = !(valid[.., 1..] & ~valid[.., ..^1]).any().item<bool>();
+        if (rightPaddedOnly)
+            return (positions, null);
+        var causal = ones(time, time, ScalarType.Bool, device).tril();                 // (T, T)
+        var mask = causal.unsqueeze(0) & valid.unsqueeze(1);                           // (B, T, T)
+        mask = mask | eye(time, time, ScalarType.Bool, device).unsqueeze(0);
+        return (positions, mask.unsqueeze(1));                                         // (B, 1, T, T)
+    }
+}
