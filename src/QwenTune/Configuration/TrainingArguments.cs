@@ -1,0 +1,103 @@
+namespace QwenTune.Configuration;
+
+/// <summary>Hugging Face TrainingArguments, with the same names, meanings and defaults.</summary>
+[OptionGroup("Training arguments")]
+public sealed record TrainingArguments
+{
+    [Option("output_dir", "Where checkpoints and the final model are written.")]
+    public string OutputDir { get; init; } = "output_qwen";
+
+    [Option("overwrite_output_dir", "Start afresh even if output_dir holds checkpoints (they are then replaced as new ones are saved).")]
+    public bool OverwriteOutputDir { get; init; }
+
+    [Option("num_train_epochs", "Passes over the training data (fractions allowed).")]
+    public double NumTrainEpochs { get; init; } = 3.0;
+
+    [Option("max_steps", "If > 0: total optimizer steps, overriding num_train_epochs.")]
+    public int MaxSteps { get; init; } = -1;
+
+    [Option("per_device_train_batch_size", "Samples per micro-batch and process.")]
+    public int PerDeviceTrainBatchSize { get; init; } = 8;
+
+    [Option("per_device_eval_batch_size", "Samples per evaluation batch.")]
+    public int PerDeviceEvalBatchSize { get; init; } = 8;
+
+    [Option("gradient_accumulation_steps", "Micro-batches per optimizer step.")]
+    public int GradientAccumulationSteps { get; init; } = 1;
+
+    [Option("learning_rate", "Peak learning rate of AdamW.")]
+    public double LearningRate { get; init; } = 5e-5;
+
+    [Option("weight_decay", "Decoupled weight decay (not applied to biases and norm weights).")]
+    public double WeightDecay { get; init; }
+
+    [Option("adam_beta1", "AdamW beta1.")]
+    public double AdamBeta1 { get; init; } = 0.9;
+
+    [Option("adam_beta2", "AdamW beta2.")]
+    public double AdamBeta2 { get; init; } = 0.999;
+
+    [Option("adam_epsilon", "AdamW epsilon.")]
+    public double AdamEpsilon { get; init; } = 1e-8;
+
+    [Option("max_grad_norm", "Clip the global gradient norm to this (0 disables).")]
+    public double MaxGradNorm { get; init; } = 1.0;
+
+    [Option("lr_scheduler_type", "Learning-rate schedule.",
+        Choices = ["linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup"])]
+    public string LrSchedulerType { get; init; } = "linear";
+
+    [Option("warmup_steps", "Linear warmup steps (overrides warmup_ratio when > 0).")]
+    public int WarmupSteps { get; init; }
+
+    [Option("warmup_ratio", "Linear warmup as a fraction of the total steps.")]
+    public double WarmupRatio { get; init; }
+
+    [Option("logging_steps", "Log every N optimizer steps.")]
+    public double LoggingSteps { get; init; } = 500;
+
+    [Option("save_strategy", "When to save checkpoints.", Choices = ["no", "steps", "epoch"])]
+    public string SaveStrategy { get; init; } = "steps";
+
+    [Option("save_steps", "Save every N optimizer steps (save_strategy steps).")]
+    public double SaveSteps { get; init; } = 500;
+
+    [Option("save_total_limit", "Keep at most N checkpoints; the oldest are removed.")]
+    public int? SaveTotalLimit { get; init; }
+
+    [Option("eval_strategy", "When to evaluate on eval_data_path.", Choices = ["no", "steps", "epoch"], Aliases = ["evaluation_strategy"])]
+    public string EvalStrategy { get; init; } = "no";
+
+    [Option("eval_steps", "Evaluate every N optimizer steps (default: logging_steps).")]
+    public double? EvalSteps { get; init; }
+
+    [Option("seed", "Random seed for initialisation, shuffling and dropout.")]
+    public int Seed { get; init; } = 42;
+
+    [Option("bf16", "bfloat16 weights and activations with float32 master weights and optimizer state.")]
+    public bool Bf16 { get; init; }
+
+    [Option("fp16", "float16 with dynamic loss scaling (CUDA only).")]
+    public bool Fp16 { get; init; }
+
+    [Option("gradient_checkpointing", "Recompute each decoder layer in backward to save activation memory.")]
+    public bool GradientCheckpointing { get; init; }
+
+    [Option("report_to", "Experiment trackers; QwenTune logs to the console and trainer_state.json only.")]
+    public IReadOnlyList<string> ReportTo { get; init; } = ["none"];
+
+    [Option("resume_from_checkpoint", "Resume from this checkpoint folder (else the newest checkpoint-* in output_dir).")]
+    public string? ResumeFromCheckpoint { get; init; }
+
+    [Option("optim", "Optimizer.", Choices = ["adamw_torch", "adamw_torch_fused", "adamw_hf"])]
+    public string Optim { get; init; } = "adamw_torch";
+
+    [Option("deepspeed", "A DeepSpeed JSON config (ds_config_zero2.json / ds_config_zero3.json).")]
+    public string? DeepSpeed { get; init; }
+
+    [Option("disable_tqdm", "Plain log lines instead of a live progress bar.")]
+    public bool DisableTqdm { get; init; }
+
+    [Option("torch_threads", "CPU threads for libtorch (default: all cores).")]
+    public int? TorchThreads { get; init; }
+}

@@ -1,0 +1,4 @@
+namespace QwenTune.Data;
+
+/// <summary>The valid conversations of a data file, and the problems of the records left out.</summary>
+public sealed record ChatDataset(IReadOnlyList<ChatSample> Samples, IReadOnlyList<string> SkippedProblems);
