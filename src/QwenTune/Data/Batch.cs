@@ -1,0 +1,41 @@
+using static TorchSharp.torch;
+
+namespace QwenTune.Data;
+
+/// <summary>A padded micro-batch: (B, T) int64 input ids, labels (-100 at padding) and attention mask.</summary>
+public sealed class Batch : IDisposable
+{
+    public Batch(Tensor inputIds, Tensor labels, Tensor attentionMask, int targetCount, int tokenCount)
+    {
+        InputIds = inputIds;
+        Labels = labels;
+        AttentionMask = attentionMask;
+        TargetCount = targetCount;
+        TokenCount = tokenCount;
+    }
+
+    public Tensor InputIds { get; }
+
+    public Tensor Labels { get; }
+
+    public Tensor AttentionMask { get; }
+
+    /// <summary>Tokens the loss is computed on (next-token targets).</summary>
+    public int TargetCount { get; }
+
+    /// <summary>Non-padding tokens.</summary>
+    public int TokenCount { get; }
+
+    public int Size => (int)InputIds.shape[0];
+
+    public Batch To(Device device) => device.type == TorchSharp.DeviceType.CPU
+        ? this
+        : new Batch(InputIds.to(device), Labels.to(device), AttentionMask.to(device), TargetCount, TokenCount);
+
+    public void Dispose()
+    {
+        InputIds.Dispose();
+        Labels.Dispose();
+        AttentionMask.Dispose();
+    }
+}

@@ -1,0 +1,36 @@
+using static TorchSharp.torch;
+
+namespace QwenTune.Data;
+
+/// <summary>
+/// Pads examples on the right into one batch: to the longest example (default) or to a fixed length
+/// (--pad_to_max_length, as Qwen's example pads everything to model_max_length).
+/// </summary>
+public sealed class Collator(int padTokenId, int? padToLength = null)
+{
+    public Batch Collate(IReadOnlyList<SftExample> examples)
+    {
+        var longest = examples.Max(e => e.InputIds.Length);
+        var width = Math.Max(longest, padToLength ?? 0);
+        var ids = new long[examples.Count * width];
+        var labels = new long[examples.Count * width];
+        var mask = new long[examples.Count * width];
+        Array.Fill(ids, padTokenId);
+        Array.Fill(labels, -100L);
+        int targets = 0, tokens = 0;
+        for (var row = 0; row < examples.Count; row++)
+        {
+            var example = examples[row];
+            for (var t = 0; t < example.InputIds.Length; t++)
+            {
+                ids[row * width + t] = example.InputIds[t];
+                labels[row * width + t] = example.Labels[t];
+                mask[row * width + t] = 1;
+            }
+            targets += example.TargetCount;
+            tokens += example.InputIds.Length;
+        }
+        long[] shape = [examples.Count, width];
+        return new Batch(tensor(ids, shape), tensor(labels, shape), tensor(mask, shape), targets, tokens);
+    }
+}

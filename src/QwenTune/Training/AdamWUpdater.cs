@@ -1,0 +1,140 @@
+using QwenTune.Distributed;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace QwenTune.Training;
+
+/// <summary>AdamW hyper-parameters, as TrainingArguments names them.</summary>
+public sealed record AdamWOptions(double Beta1, double Beta2, double Epsilon, double WeightDecay);
+
+/// <summary>
+/// The optimizer step of one data-parallel replica: gradients are summed over processes, clipped by their
+/// global norm, and AdamW (torch.optim.AdamW's arithmetic, step by step) updates float32 master weights that
+/// are copied back into the model's parameters (bf16 or fp16 models keep full-precision masters; fp32 models
+/// update in place). Optimizer state is always float32.
+/// This is the seam for data parallelism and ZeRO: a sharded updater implements <see cref="IParameterUpdater"/>
+/// with the same contract.
+/// </summary>
+public sealed class AdamWUpdater : IParameterUpdater
+{
+    private readonly IReadOnlyList<TrainableParameter> _parameters;
+    private readonly AdamWOptions _options;
+    private readonly ICollectives _collectives;
+    private readonly Tensor?[] _masters;
+    private readonly Tensor[] _expAvg;
+    private readonly Tensor[] _expAvgSq;
+
+    public AdamWUpdater(IReadOnlyList<TrainableParameter> parameters, AdamWOptions options, ICollectives collectives)
+    {
+        _parameters = parameters;
+        _options = options;
+        _collectives = collectives;
+        _masters = new Tensor?[parameters.Count];
+        _expAvg = new Tensor[parameters.Count];
+        _expAvgSq = new Tensor[parameters.Count];
+        using var noGrad = no_grad();
+        for (var i = 0; i < parameters.Count; i++)
+        {
+            var p = parameters[i].Parameter;
+            if (p.dtype != ScalarType.Float32)
+                _masters[i] = p.detach().to(ScalarType.Float32).DetachFromDisposeScope();
+            _expAvg[i] = zeros(p.shape, ScalarType.Float32, p.device).DetachFromDisposeScope();
+            _expAvgSq[i] = zeros(p.shape, ScalarType.Float32, p.device).DetachFromDisposeScope();
+        }
+    }
+
+    public long StepCount { get; private set; }
+
+    public IReadOnlyList<TrainableParameter> Parameters => _parameters;
+
+    public void ZeroGrad()
+    {
+        foreach (var p in _parameters)
+            p.Parameter.grad = null;
+    }
+
+    public StepResult Step(double learningRate, double maxGradNorm, double lossScale = 1.0)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var grads = new Tensor[_parameters.Count];
+        var sumOfSquares = zeros(1, ScalarType.Float64, _parameters[0].Parameter.device);
+        for (var i = 0; i < _parameters.Count; i++)
+        {
+            var p = _parameters[i].Parameter;
+            var grad = p.grad ?? zeros_like(p);
+            if (_collectives.WorldSize > 1)
+                _collectives.AllReduceSum(grad);
+            grads[i] = grad.to(ScalarType.Float32);
+            if (lossScale != 1.0)
+                grads[i] = grads[i] / lossScale;
+            sumOfSquares += grads[i].pow(2).sum().to(ScalarType.Float64);
+        }
+        var norm = Math.Sqrt(sumOfSquares.item<double>());
+        if (!double.IsFinite(norm))
+            return new StepResult(norm, Skipped: true);
+        // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below one.
+        var clip = maxGradNorm > 0 ? Math.Min(1.0, maxGradNorm / (norm + 1e-6)) : 1.0;
+        StepCount++;
+        for (var i = 0; i < _parameters.Count; i++)
+            Update(i, clip == 1.0 ? grads[i] : grads[i] * clip, learningRate);
+        return new StepResult(norm, Skipped: false);
+    }
+
+    /// <summary>torch.optim.AdamW (single-tensor path) on one parameter.</summary>
+    private void Update(int i, Tensor grad, double learningRate)
+    {
+        var parameter = _parameters[i].Parameter;
+        var target = _masters[i] ?? parameter;
+        var decay = _parameters[i].Decay ? _options.WeightDecay : 0.0;
+        if (decay != 0.0)
+            target.mul_(1.0 - learningRate * decay);
+        _expAvg[i].lerp_(grad, 1.0 - _options.Beta1);
+        _expAvgSq[i].mul_(_options.Beta2).addcmul_(grad, grad, 1.0 - _options.Beta2);
+        var biasCorrection1 = 1.0 - Math.Pow(_options.Beta1, StepCount);
+        var biasCorrection2Sqrt = Math.Sqrt(1.0 - Math.Pow(_options.Beta2, StepCount));
+        var denominator = (_expAvgSq[i].sqrt() / biasCorrection2Sqrt).add_(_options.Epsilon);
+        target.addcdiv_(_expAvg[i], denominator, -learningRate / biasCorrection1);
+        if (_masters[i] is { } master)
+            parameter.copy_(master);
+    }
+
+    /// <summary>Optimizer state by parameter name: step, exp_avg, exp_avg_sq and (when kept) master weights.</summary>
+    public IEnumerable<KeyValuePair<string, Tensor>> StateTensors()
+    {
+        for (var i = 0; i < _parameters.Count; i++)
+        {
+            var name = _parameters[i].Name;
+            yield return new($"exp_avg.{name}", _expAvg[i]);
+            yield return new($"exp_avg_sq.{name}", _expAvgSq[i]);
+            if (_masters[i] is { } master)
+                yield return new($"master.{name}", master);
+        }
+    }
+
+    /// <summary>Restores state written by <see cref="StateTensors"/>; every tensor must be present.</summary>
+    public void LoadState(long stepCount, Func<string, Tensor?> lookup, string source)
+    {
+        using var noGrad = no_grad();
+        StepCount = stepCount;
+        foreach (var (name, tensor) in StateTensors().ToList())
+        {
+            var saved = lookup(name)
+                ?? throw new QwenTuneException($"{source}: optimizer state '{name}' is missing; the checkpoint does not match this model or these trainable parameters.");
+            if (!saved.shape.SequenceEqual(tensor.shape))
+                throw new QwenTuneException($"{source}: optimizer state '{name}' has shape [{string.Join(", ", saved.shape)}], expected [{string.Join(", ", tensor.shape)}].");
+            tensor.copy_(saved);
+        }
+        for (var i = 0; i < _parameters.Count; i++)
+        {
+            if (_masters[i] is { } master)
+                _parameters[i].Parameter.copy_(master);
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var t in _expAvg.Concat(_expAvgSq).Concat(_masters.OfType<Tensor>()))
+            t.Dispose();
+    }
+}
