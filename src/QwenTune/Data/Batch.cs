@@ -28,9 +28,9 @@ public sealed class Batch : IDisposable
 
     public int Size => (int)InputIds.shape[0];
 
-    public Batch To(Device device) => device.type == TorchSharp.DeviceType.CPU
-        ? this
-        : new Batch(InputIds.to(device), Labels.to(device), AttentionMask.to(device), TargetCount, TokenCount);
+    /// <summary>A copy on <paramref name="device"/> (new tensor handles even on the same device, so both can be disposed).</summary>
+    public Batch To(Device device) =>
+        new(InputIds.to(device), Labels.to(device), AttentionMask.to(device), TargetCount, TokenCount);
 
     public void Dispose()
     {

@@ -1,0 +1,163 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using QwenTune.Configuration;
+using QwenTune.Data;
+
+namespace QwenTune.Training;
+
+/// <summary>Everything a training run is made of, assembled by <see cref="TrainingSession"/>.</summary>
+public sealed record TrainerParts(
+    TrainingArguments Args,
+    TrainingPlan Plan,
+    MicroBatchSource Batches,
+    StepRunner Steps,
+    Func<EvalResult>? Evaluate,
+    ICheckpointStore Checkpoints,
+    IReadOnlyList<ITrainerCallback> Callbacks);
+
+/// <summary>
+/// The training loop: for each optimizer step, fetch its micro-batches, run the step, then let the
+/// interval policies decide about logging, evaluation and saving. Nothing else lives here.
+/// </summary>
+public sealed class Trainer(TrainerParts parts)
+{
+    private readonly TrainingArguments _args = parts.Args;
+    private readonly TrainingPlan _plan = parts.Plan;
+
+    public TrainSummary Train(TrainerState state)
+    {
+        var schedule = new LrSchedule(_args.LrSchedulerType, _args.LearningRate,
+            LrSchedule.WarmupStepsFor(_args.WarmupSteps, _args.WarmupRatio, _plan.TotalSteps), _plan.TotalSteps);
+        var logEvery = Interval(_args.LoggingSteps);
+        var saveEvery = _args.SaveStrategy == "steps" ? Interval(_args.SaveSteps) : 0;
+        var evalEvery = _args.EvalStrategy == "steps" ? Interval(_args.EvalSteps ?? _args.LoggingSteps) : 0;
+        var window = new LogWindow();
+        var clock = Stopwatch.StartNew();
+        long runTokens = 0, runSamples = 0;
+        double runLossSum = 0;
+        var runSteps = 0;
+        Notify(c => c.OnTrainBegin(_plan, state.GlobalStep));
+        for (var step = state.GlobalStep; step < _plan.TotalSteps; step++)
+        {
+            var batches = parts.Batches.ForStep(step);
+            StepMetrics metrics;
+            try
+            {
+                var epochAfter = (double)(step + 1) / _plan.StepsPerEpoch;
+                metrics = parts.Steps.Run(step, batches, schedule.LearningRate(step), _args.MaxGradNorm, epochAfter);
+            }
+            finally
+            {
+                runSamples += batches.Sum(b => b.Size);
+                foreach (var b in batches)
+                    b.Dispose();
+            }
+            state.GlobalStep = step + 1;
+            state.Epoch = metrics.Epoch;
+            state.NumInputTokensSeen += metrics.Tokens;
+            runTokens += metrics.Tokens;
+            if (double.IsFinite(metrics.Loss))
+            {
+                runLossSum += metrics.Loss;
+                runSteps++;
+            }
+            window.Add(metrics);
+            Notify(c => c.OnStepEnd(metrics));
+            var epochEnded = state.GlobalStep % _plan.StepsPerEpoch == 0 || state.GlobalStep == _plan.TotalSteps;
+            if (IsDue(state.GlobalStep, logEvery) || state.GlobalStep == _plan.TotalSteps)
+                Record(state, window.Flush(state));
+            if (IsDue(state.GlobalStep, evalEvery) || (epochEnded && _args.EvalStrategy == "epoch"))
+                RunEvaluation(state);
+            if (IsDue(state.GlobalStep, saveEvery) || (epochEnded && _args.SaveStrategy == "epoch"))
+                Notify(c => c.OnSave(parts.Checkpoints.SaveCheckpoint(state.GlobalStep, state)));
+        }
+        var summary = new TrainSummary(runSteps > 0 ? runLossSum / runSteps : double.NaN, clock.Elapsed.TotalSeconds,
+            runSamples, runTokens, runSteps, Memory.PeakRssBytes(), _args.OutputDir);
+        parts.Checkpoints.SaveFinal(state, summary);
+        Notify(c => c.OnTrainEnd(summary));
+        return summary;
+    }
+
+    /// <summary>HF's rule: a value below 1 is a fraction of the total steps.</summary>
+    private int Interval(double value) =>
+        value <= 0 ? 0 : value < 1 ? Math.Max(1, (int)Math.Ceiling(value * _plan.TotalSteps)) : (int)value;
+
+    private static bool IsDue(int step, int every) => every > 0 && step % every == 0;
+
+    private void RunEvaluation(TrainerState state)
+    {
+        if (parts.Evaluate is null)
+            return;
+        var clock = Stopwatch.StartNew();
+        var result = parts.Evaluate();
+        var entry = new JsonObject
+        {
+            ["eval_loss"] = result.EvalLoss,
+            ["eval_perplexity"] = result.Perplexity,
+            ["eval_tokens"] = result.EvalTokens,
+            ["eval_samples"] = result.EvalSamples,
+            ["eval_runtime"] = Math.Round(clock.Elapsed.TotalSeconds, 4),
+            ["epoch"] = state.Epoch,
+            ["step"] = state.GlobalStep,
+        };
+        if (state.BestMetric is null || result.EvalLoss < state.BestMetric)
+        {
+            state.BestMetric = result.EvalLoss;
+            state.BestModelCheckpoint = Path.Combine(_args.OutputDir, $"checkpoint-{state.GlobalStep}");
+        }
+        Record(state, entry);
+    }
+
+    private void Record(TrainerState state, JsonObject? entry)
+    {
+        if (entry is null)
+            return;
+        state.LogHistory.Add(entry);
+        Notify(c => c.OnLog(entry));
+    }
+
+    private void Notify(Action<ITrainerCallback> action)
+    {
+        foreach (var callback in parts.Callbacks)
+            action(callback);
+    }
+
+    /// <summary>Averages the steps since the last log row, as HF logs the mean loss of the window.</summary>
+    private sealed class LogWindow
+    {
+        private double _lossSum;
+        private int _steps;
+        private long _tokens;
+        private double _seconds;
+        private StepMetrics? _last;
+
+        public void Add(StepMetrics metrics)
+        {
+            if (double.IsFinite(metrics.Loss))
+            {
+                _lossSum += metrics.Loss;
+                _steps++;
+            }
+            _tokens += metrics.Tokens;
+            _seconds += metrics.Seconds;
+            _last = metrics;
+        }
+
+        public JsonObject? Flush(TrainerState state)
+        {
+            if (_last is null)
+                return null;
+            var entry = new JsonObject
+            {
+                ["loss"] = _steps > 0 ? Math.Round(_lossSum / _steps, 6) : null,
+                ["grad_norm"] = double.IsFinite(_last.GradNorm) ? _last.GradNorm : null,
+                ["learning_rate"] = _last.LearningRate,
+                ["tokens_per_second"] = _seconds > 0 ? Math.Round(_tokens / _seconds, 1) : 0,
+                ["epoch"] = Math.Round(state.Epoch, 4),
+                ["step"] = state.GlobalStep,
+            };
+            (_lossSum, _steps, _tokens, _seconds, _last) = (0, 0, 0, 0, null);
+            return entry;
+        }
+    }
+}
