@@ -4,7 +4,7 @@ namespace QwenTune.Training;
 /// Learning-rate multipliers with exactly the formulas of transformers/optimization.py (get_scheduler):
 /// the optimizer step with 0-based index <c>step</c> uses <c>learning_rate * Multiplier(step)</c>.
 /// </summary>
-public sealed class LrSchedule
+public sealed class LrSchedule : ILrSchedule
 {
     private const double PolynomialLrEnd = 1e-7;   // HF's default lr_end for "polynomial"
     private const double PolynomialPower = 1.0;

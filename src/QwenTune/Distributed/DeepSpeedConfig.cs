@@ -1,0 +1,135 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using QwenTune.Configuration;
+using QwenTune.Training;
+
+namespace QwenTune.Distributed;
+
+/// <summary>
+/// A DeepSpeed JSON config (ds_config_zero2.json / ds_config_zero3.json) read the way Hugging Face's
+/// DeepSpeed integration reads it: "auto" values are filled from the training arguments, explicit values
+/// must agree with them (a mismatch is an error naming both), an optimizer block must be AdamW, and a
+/// scheduler block (WarmupLR, WarmupDecayLR) replaces --lr_scheduler_type as it does under DeepSpeed.
+/// </summary>
+public sealed class DeepSpeedConfig
+{
+    private readonly string _path;
+    private readonly JsonObject _root;
+
+    private DeepSpeedConfig(string path, JsonObject root)
+    {
+        _path = path;
+        _root = root;
+        ZeroStage = ReadInt(root["zero_optimization"]?["stage"], "zero_optimization.stage") ?? 0;
+        if (ZeroStage is < 0 or > 3)
+            throw new QwenTuneException($"{path}: zero_optimization.stage must be 0, 1, 2 or 3 (got {ZeroStage}).");
+    }
+
+    public int ZeroStage { get; }
+
+    public string Path => _path;
+
+    public static DeepSpeedConfig Load(string path)
+    {
+        if (!File.Exists(path))
+            throw new QwenTuneException($"{path}: DeepSpeed config not found (--deepspeed).");
+        try
+        {
+            var node = JsonNode.Parse(File.ReadAllText(path), documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            return new DeepSpeedConfig(path, node as JsonObject ?? throw new QwenTuneException($"{path}: a DeepSpeed config must be a JSON object."));
+        }
+        catch (JsonException e)
+        {
+            throw new QwenTuneException($"{path}:{(e.LineNumber ?? 0) + 1}: malformed JSON: {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// Checks the config against the arguments (HF's trainer_config_finalize): returns the arguments with
+    /// any value the config sets explicitly and the arguments leave at default reconciled, or throws
+    /// listing every mismatch.
+    /// </summary>
+    public void Validate(TrainingArguments args, int worldSize)
+    {
+        var mismatches = new List<string>();
+        Check(mismatches, "train_micro_batch_size_per_gpu", args.PerDeviceTrainBatchSize, "per_device_train_batch_size");
+        Check(mismatches, "gradient_accumulation_steps", args.GradientAccumulationSteps, "gradient_accumulation_steps");
+        Check(mismatches, "train_batch_size", (double)args.PerDeviceTrainBatchSize * args.GradientAccumulationSteps * worldSize,
+            "per_device_train_batch_size x gradient_accumulation_steps x world_size");
+        Check(mismatches, "gradient_clipping", args.MaxGradNorm, "max_grad_norm");
+        CheckBool(mismatches, "bf16.enabled", _root["bf16"]?["enabled"], args.Bf16, "bf16");
+        CheckBool(mismatches, "fp16.enabled", _root["fp16"]?["enabled"], args.Fp16, "fp16");
+        if (_root["optimizer"] is JsonObject optimizer)
+        {
+            var type = optimizer["type"]?.GetValue<string>() ?? "";
+            if (!type.Equals("AdamW", StringComparison.OrdinalIgnoreCase) && !type.Equals("Adam", StringComparison.OrdinalIgnoreCase))
+                throw new QwenTuneException($"{_path}: optimizer.type '{type}' is not supported; QwenTune trains with AdamW.");
+            var parameters = optimizer["params"];
+            Check(mismatches, "optimizer.params.lr", args.LearningRate, "learning_rate", parameters?["lr"]);
+            Check(mismatches, "optimizer.params.eps", args.AdamEpsilon, "adam_epsilon", parameters?["eps"]);
+            Check(mismatches, "optimizer.params.weight_decay", args.WeightDecay, "weight_decay", parameters?["weight_decay"]);
+            if (parameters?["betas"] is JsonArray { Count: 2 } betas)
+            {
+                Check(mismatches, "optimizer.params.betas[0]", args.AdamBeta1, "adam_beta1", betas[0]);
+                Check(mismatches, "optimizer.params.betas[1]", args.AdamBeta2, "adam_beta2", betas[1]);
+            }
+        }
+        if (mismatches.Count > 0)
+            throw new QwenTuneException(
+                $"{_path}: these DeepSpeed config values disagree with the command line; set them to \"auto\" or make them match:\n  " +
+                string.Join("\n  ", mismatches));
+    }
+
+    /// <summary>The config's own scheduler (DeepSpeed's WarmupLR / WarmupDecayLR), when it has one.</summary>
+    public ILrSchedule? Schedule(TrainingArguments args, int totalSteps)
+    {
+        if (_root["scheduler"] is not JsonObject scheduler)
+            return null;
+        var type = scheduler["type"]?.GetValue<string>() ?? "";
+        var p = scheduler["params"] as JsonObject ?? [];
+        var warmup = ReadInt(p["warmup_num_steps"], "scheduler.params.warmup_num_steps")
+            ?? LrSchedule.WarmupStepsFor(args.WarmupSteps, args.WarmupRatio, totalSteps);
+        var minLr = ReadDouble(p["warmup_min_lr"], "scheduler.params.warmup_min_lr") ?? 0.0;
+        var maxLr = ReadDouble(p["warmup_max_lr"], "scheduler.params.warmup_max_lr") ?? args.LearningRate;
+        var warmupType = p["warmup_type"]?.GetValue<string>() ?? "log";
+        if (warmupType is not ("log" or "linear"))
+            throw new QwenTuneException($"{_path}: scheduler.params.warmup_type '{warmupType}' must be 'log' or 'linear'.");
+        return type switch
+        {
+            "WarmupLR" => new DeepSpeedWarmupSchedule(minLr, maxLr, warmup, warmupType, null),
+            "WarmupDecayLR" => new DeepSpeedWarmupSchedule(minLr, maxLr, warmup, warmupType,
+                ReadInt(p["total_num_steps"], "scheduler.params.total_num_steps") ?? totalSteps),
+            _ => throw new QwenTuneException($"{_path}: scheduler.type '{type}' is not supported (WarmupLR, WarmupDecayLR; or remove the block to use --lr_scheduler_type)."),
+        };
+    }
+
+    private void Check(List<string> mismatches, string key, double expected, string argument, JsonNode? node = null)
+    {
+        node ??= key.Contains('.') ? null : _root[key];
+        var value = ReadDouble(node, key);
+        if (value is not null && Math.Abs(value.Value - expected) > 1e-12 * Math.Max(1, Math.Abs(expected)))
+            mismatches.Add($"{key} = {value.Value.ToString(CultureInfo.InvariantCulture)}, but --{argument} = {expected.ToString(CultureInfo.InvariantCulture)}");
+    }
+
+    private static void CheckBool(List<string> mismatches, string key, JsonNode? node, bool expected, string argument)
+    {
+        if (node is JsonValue value && value.TryGetValue<bool>(out var enabled) && enabled != expected)
+            mismatches.Add($"{key} = {enabled.ToString().ToLowerInvariant()}, but --{argument} = {expected}");
+    }
+
+    private double? ReadDouble(JsonNode? node, string key)
+    {
+        if (node is not JsonValue value || IsAuto(value))
+            return null;
+        if (value.TryGetValue<double>(out var number))
+            return number;
+        if (value.TryGetValue<string>(out var text) && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out number))
+            return number;
+        throw new QwenTuneException($"{_path}: {key} must be a number or \"auto\".");
+    }
+
+    private int? ReadInt(JsonNode? node, string key) => ReadDouble(node, key) is { } d ? (int)d : null;
+
+    private static bool IsAuto(JsonValue value) => value.TryGetValue<string>(out var text) && text == "auto";
+}
