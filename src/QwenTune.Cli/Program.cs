@@ -1,10 +1,36 @@
+using QwenTune.Cli.Commands;
+
 namespace QwenTune.Cli;
 
 internal static class Program
 {
+    private static readonly ICommand[] Commands =
+    [
+        new TrainCommand(), new EvalCommand(), new RenderCommand(), new TokenizeCommand(), new MergeCommand(), new InitCommand(),
+    ];
+
     private static int Main(string[] args)
     {
-        Console.Error.WriteLine("qwentune: no commands yet");
-        return args.Length == 0 ? 2 : 2;
+        if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+        {
+            PrintUsage(Console.Out);
+            return args.Length == 0 ? 2 : 0;
+        }
+        var command = Commands.FirstOrDefault(c => c.Name == args[0]);
+        if (command is null)
+        {
+            Console.Error.WriteLine($"qwentune: unknown command '{args[0]}'.");
+            PrintUsage(Console.Error);
+            return 2;
+        }
+        return CommandRunner.Run(command, args[1..]);
+    }
+
+    private static void PrintUsage(TextWriter writer)
+    {
+        writer.WriteLine("usage: qwentune <command> [--flag value ...]   (qwentune <command> --help for its flags)");
+        writer.WriteLine();
+        foreach (var command in Commands)
+            writer.WriteLine($"  {command.Name,-10} {command.Summary}");
     }
 }
