@@ -61,7 +61,7 @@ public sealed class HfCheckpoint : IDisposable
 
     /// <summary>
     /// Every tensor, one at a time, in file order, converted to <paramref name="dtype"/> when given. The caller owns
-    /// (and disposes) each tensor, so at most one tensor beyond the caller's own is alive at once.
+    /// (and disposes) each tensor; the enumeration itself keeps none alive (a conversion briefly adds the file-dtype copy).
     /// </summary>
     public IEnumerable<(string Name, Tensor Tensor)> ReadTensors(ScalarType? dtype = null)
     {

@@ -10,9 +10,11 @@ namespace QwenTune.Checkpoints;
 /// tensor is read straight from the file into its own memory, so a checkpoint is never held twice in RAM.
 /// </summary>
 /// <remarks>
-/// Written here rather than taken from TorchSharp.PyBridge 1.4.4: its <c>Safetensors</c> class is internal,
-/// reads a whole file into a dictionary at once, checks no offsets, byte counts or header size, caps tensors at
-/// 2 GB, and its writer measures the header in UTF-16 chars instead of bytes and does not pad it.
+/// Written here rather than taken from TorchSharp.PyBridge 1.4.4, whose safetensors code does not do this job: its
+/// <c>Safetensors</c> class is internal (reachable only through whole-state-dict helpers), loads every tensor of a
+/// file into a dictionary at once, validates no offsets, byte counts or header size (bad files surface as
+/// NotImplementedException or out-of-range reads), caps tensors at 2 GB, and its writer stores the header length in
+/// UTF-16 chars rather than bytes, without the 8-byte padding.
 /// </remarks>
 public sealed class SafeTensorsReader : IDisposable
 {
