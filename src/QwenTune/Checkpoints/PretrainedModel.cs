@@ -1,0 +1,74 @@
+using System.Text.Json.Nodes;
+using QwenTune.IO;
+using QwenTune.Models;
+using static TorchSharp.torch;
+
+namespace QwenTune.Checkpoints;
+
+/// <summary>
+/// Hugging Face model folders in and out: config.json + safetensors (single or sharded) + tokenizer files +
+/// generation_config.json, as transformers' from_pretrained / save_pretrained read and write them.
+/// </summary>
+public static class PretrainedModel
+{
+    /// <summary>Tokenizer files a saved model folder should carry when the source has them.</summary>
+    public static readonly string[] TokenizerFiles =
+        ["tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "special_tokens_map.json", "added_tokens.json"];
+
+    /// <summary>Builds the model from config.json directly in <paramref name="dtype"/> on <paramref name="device"/> and loads the weights strictly.</summary>
+    public static QwenForCausalLM Load(string directory, ScalarType dtype, Device device)
+    {
+        var config = QwenConfig.FromDirectory(directory);
+        using var checkpoint = HfCheckpoint.Open(directory);
+        var model = new QwenForCausalLM(config, dtype, device);
+        // A tied model has no lm_head module; some exporters still store the (identical) tensor.
+        var options = new StrictLoadOptions
+        {
+            Ignored = config.TieWordEmbeddings ? ["*rotary_emb.inv_freq", "lm_head.weight"] : ["*rotary_emb.inv_freq"],
+        };
+        checkpoint.LoadInto(model, options);
+        return model;
+    }
+
+    /// <summary>
+    /// Writes <paramref name="model"/> as a Hugging Face folder. Every file is written under a temporary name and
+    /// renamed; tokenizer and generation files are copied from <paramref name="sourceDirectory"/> when present.
+    /// </summary>
+    public static void Save(QwenForCausalLM model, string directory, long maxShardSize, string? sourceDirectory)
+    {
+        Directory.CreateDirectory(directory);
+        var dtype = model.Dtype;
+        var state = model.state_dict().Where(kv => !kv.Key.EndsWith("inv_freq", StringComparison.Ordinal)).ToList();
+        HfCheckpoint.Save(directory, state, maxShardSize);
+        var config = model.Config with { TorchDtype = DtypeName(dtype), Architectures = [model.Config.IsQwen3 ? "Qwen3ForCausalLM" : "Qwen2ForCausalLM"] };
+        AtomicFile.WriteAllText(Path.Combine(directory, "config.json"), config.ToJson() + "\n");
+        CopyCompanionFiles(sourceDirectory, directory, model.Config);
+    }
+
+    /// <summary>Copies tokenizer files and generation_config.json (or writes one from the config's token ids).</summary>
+    public static void CopyCompanionFiles(string? sourceDirectory, string directory, QwenConfig config)
+    {
+        if (sourceDirectory is not null && Path.GetFullPath(sourceDirectory) != Path.GetFullPath(directory))
+        {
+            foreach (var name in TokenizerFiles.Append("generation_config.json"))
+            {
+                var source = Path.Combine(sourceDirectory, name);
+                if (File.Exists(source))
+                    AtomicFile.WriteAllBytes(Path.Combine(directory, name), File.ReadAllBytes(source));
+            }
+        }
+        var generation = Path.Combine(directory, "generation_config.json");
+        if (!File.Exists(generation))
+        {
+            var json = new JsonObject { ["bos_token_id"] = config.BosTokenId, ["eos_token_id"] = config.EosTokenId?.DeepClone() };
+            AtomicFile.WriteAllText(generation, json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+        }
+    }
+
+    public static string DtypeName(ScalarType dtype) => dtype switch
+    {
+        ScalarType.BFloat16 => "bfloat16",
+        ScalarType.Float16 => "float16",
+        _ => "float32",
+    };
+}
