@@ -52,7 +52,7 @@ public sealed class HfArgumentParser
             }
             name = name.Replace('-', '_');
             if (!_options.TryGetValue(name, out var target))
-                throw new QwenTuneException($"unknown option --{name}{Suggestion(name)}. Run with --help for the list.");
+                throw new QwenTuneException($"unknown option --{name}{Suggestion(name)}; run with --help for the list.");
             if (!seen.Add(target.Option.Name))
                 throw new QwenTuneException($"option --{target.Option.Name} is given twice.");
             var values = new List<string>();
@@ -154,7 +154,7 @@ public sealed class HfArgumentParser
     private string Suggestion(string name)
     {
         var best = _options.Keys.MinBy(k => EditDistance(k, name));
-        return best is not null && EditDistance(best, name) <= Math.Max(2, name.Length / 3) ? $"; did you mean --{best}?" : "";
+        return best is not null && EditDistance(best, name) <= Math.Max(2, name.Length / 3) ? $" (did you mean --{best}?)" : "";
     }
 
     internal static int EditDistance(string a, string b)
