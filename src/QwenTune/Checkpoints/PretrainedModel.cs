@@ -15,18 +15,31 @@ public static class PretrainedModel
     public static readonly string[] TokenizerFiles =
         ["tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "special_tokens_map.json", "added_tokens.json"];
 
-    /// <summary>Builds the model from config.json directly in <paramref name="dtype"/> on <paramref name="device"/> and loads the weights strictly.</summary>
-    public static QwenForCausalLM Load(string directory, ScalarType dtype, Device device)
+    /// <summary>
+    /// Builds the model from config.json directly in <paramref name="dtype"/> on <paramref name="device"/> and loads
+    /// the weights strictly. With <see cref="QwenModelOptions.QuantizeLinears"/> each projection weight is read and
+    /// quantised to NF4 one at a time, so peak memory stays near the 4-bit size.
+    /// </summary>
+    public static QwenForCausalLM Load(string directory, ScalarType dtype, Device device, QwenModelOptions? modelOptions = null)
     {
         var config = QwenConfig.FromDirectory(directory);
         using var checkpoint = HfCheckpoint.Open(directory);
-        var model = new QwenForCausalLM(config, dtype, device);
+        var model = new QwenForCausalLM(config, dtype, device, modelOptions);
+        var quantized = model.named_modules()
+            .Where(m => m.module is QwenLinear { IsQuantized: true })
+            .ToDictionary(m => m.name + ".weight", m => (QwenLinear)m.module);
         // A tied model has no lm_head module; some exporters still store the (identical) tensor.
-        var options = new StrictLoadOptions
+        List<string> ignored = ["*rotary_emb.inv_freq", .. quantized.Keys];
+        if (config.TieWordEmbeddings)
+            ignored.Add("lm_head.weight");
+        checkpoint.LoadInto(model, new StrictLoadOptions { Ignored = ignored });
+        foreach (var (key, layer) in quantized)
         {
-            Ignored = config.TieWordEmbeddings ? ["*rotary_emb.inv_freq", "lm_head.weight"] : ["*rotary_emb.inv_freq"],
-        };
-        checkpoint.LoadInto(model, options);
+            if (checkpoint.Find(key) is null)
+                throw new QwenTuneException($"{directory}: the checkpoint has no tensor '{key}'.");
+            using var weight = checkpoint.ReadTensor(key, dtype);
+            layer.SetQuantizedWeight(weight);
+        }
         return model;
     }
 
@@ -38,7 +51,10 @@ public static class PretrainedModel
     {
         Directory.CreateDirectory(directory);
         var dtype = model.Dtype;
-        var state = model.state_dict().Where(kv => !kv.Key.EndsWith("inv_freq", StringComparison.Ordinal)).ToList();
+        // The base model only: LoRA tensors belong in an adapter folder (merge them first to bake them in).
+        var state = model.state_dict()
+            .Where(kv => !kv.Key.EndsWith("inv_freq", StringComparison.Ordinal) && !kv.Key.Contains(".lora_", StringComparison.Ordinal))
+            .ToList();
         HfCheckpoint.Save(directory, state, maxShardSize);
         var config = model.Config with { TorchDtype = DtypeName(dtype), Architectures = [model.Config.IsQwen3 ? "Qwen3ForCausalLM" : "Qwen2ForCausalLM"] };
         AtomicFile.WriteAllText(Path.Combine(directory, "config.json"), config.ToJson() + "\n");

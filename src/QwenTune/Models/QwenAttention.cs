@@ -20,19 +20,19 @@ public sealed class QwenAttention : nn.Module<Tensor, AttentionInputs, Tensor>
     private readonly int _kvHeads;
     private readonly int _headDim;
 
-    public QwenAttention(QwenConfig config, ScalarType dtype, Device device) : base(nameof(QwenAttention))
+    public QwenAttention(QwenConfig config, ScalarType dtype, Device device, QwenModelOptions options) : base(nameof(QwenAttention))
     {
         _heads = config.NumAttentionHeads;
         _kvHeads = config.KeyValueHeads;
         _headDim = config.HeadDim;
-        _qProj = new QwenLinear(config.HiddenSize, _heads * _headDim, config.QkvBias, dtype, device);
-        _kProj = new QwenLinear(config.HiddenSize, _kvHeads * _headDim, config.QkvBias, dtype, device);
-        _vProj = new QwenLinear(config.HiddenSize, _kvHeads * _headDim, config.QkvBias, dtype, device);
-        _oProj = new QwenLinear(_heads * _headDim, config.HiddenSize, config.OutputBias, dtype, device);
+        _qProj = new QwenLinear(config.HiddenSize, _heads * _headDim, config.QkvBias, dtype, device, options.QuantizeLinears);
+        _kProj = new QwenLinear(config.HiddenSize, _kvHeads * _headDim, config.QkvBias, dtype, device, options.QuantizeLinears);
+        _vProj = new QwenLinear(config.HiddenSize, _kvHeads * _headDim, config.QkvBias, dtype, device, options.QuantizeLinears);
+        _oProj = new QwenLinear(_heads * _headDim, config.HiddenSize, config.OutputBias, dtype, device, options.QuantizeLinears);
         if (config.IsQwen3)
         {
-            _qNorm = new RmsNorm(_headDim, config.RmsNormEps, dtype, device);
-            _kNorm = new RmsNorm(_headDim, config.RmsNormEps, dtype, device);
+            _qNorm = new RmsNorm(_headDim, config.RmsNormEps, options.NormDtype(dtype), device);
+            _kNorm = new RmsNorm(_headDim, config.RmsNormEps, options.NormDtype(dtype), device);
         }
         RegisterComponents();
     }

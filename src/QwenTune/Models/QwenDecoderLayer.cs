@@ -12,12 +12,12 @@ public sealed class QwenDecoderLayer : nn.Module<Tensor, AttentionInputs, Tensor
     [ComponentName(Name = "input_layernorm")] private readonly RmsNorm _inputLayerNorm;
     [ComponentName(Name = "post_attention_layernorm")] private readonly RmsNorm _postAttentionLayerNorm;
 
-    public QwenDecoderLayer(QwenConfig config, ScalarType dtype, Device device) : base(nameof(QwenDecoderLayer))
+    public QwenDecoderLayer(QwenConfig config, ScalarType dtype, Device device, QwenModelOptions options) : base(nameof(QwenDecoderLayer))
     {
-        _selfAttn = new QwenAttention(config, dtype, device);
-        _mlp = new QwenMlp(config, dtype, device);
-        _inputLayerNorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, dtype, device);
-        _postAttentionLayerNorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, dtype, device);
+        _selfAttn = new QwenAttention(config, dtype, device, options);
+        _mlp = new QwenMlp(config, dtype, device, options);
+        _inputLayerNorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, options.NormDtype(dtype), device);
+        _postAttentionLayerNorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, options.NormDtype(dtype), device);
         RegisterComponents();
     }
 

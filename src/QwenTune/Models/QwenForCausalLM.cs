@@ -14,18 +14,21 @@ public sealed class QwenForCausalLM : nn.Module<Tensor, Tensor>
     [ComponentName(Name = "model")] private readonly QwenModel _model;
     [ComponentName(Name = "lm_head")] private readonly QwenLinear? _lmHead;
 
-    public QwenForCausalLM(QwenConfig config, ScalarType dtype = ScalarType.Float32, Device? device = null)
+    public QwenForCausalLM(QwenConfig config, ScalarType dtype = ScalarType.Float32, Device? device = null, QwenModelOptions? options = null)
         : base(nameof(QwenForCausalLM))
     {
         Config = config;
+        Options = options ?? QwenModelOptions.Default;
         device ??= CPU;
-        _model = new QwenModel(config, dtype, device);
+        _model = new QwenModel(config, dtype, device, Options);
         if (!config.TieWordEmbeddings)
             _lmHead = new QwenLinear(config.HiddenSize, config.VocabSize, hasBias: false, dtype, device);
         RegisterComponents();
     }
 
     public QwenConfig Config { get; }
+
+    public QwenModelOptions Options { get; }
 
     public QwenModel Model => _model;
 

@@ -1,26 +1,35 @@
+using QwenTune.Peft;
+using QwenTune.Quantization;
 using TorchSharp;
-using TorchSharp.Utils;
 using TorchSharp.Modules;
+using TorchSharp.Utils;
 using static TorchSharp.torch;
 
 namespace QwenTune.Models;
 
 /// <summary>
 /// The linear projection every Qwen layer uses, holding `weight` [out, in] and an optional `bias` [out] under
-/// Hugging Face's key names. It is our own module (not TorchSharp's Linear) so that LoRA adapters and 4-bit
-/// storage can live inside it: TorchSharp cannot swap a registered submodule after construction.
+/// Hugging Face's key names, and optionally a LoRA adapter beside it (`lora_A.weight` [r, in], `lora_B.weight`
+/// [out, r], PEFT's names) and/or a 4-bit NF4 weight in place of the dense one. It is our own module (not
+/// TorchSharp's Linear) because TorchSharp cannot swap a registered submodule after construction.
 /// </summary>
 public sealed class QwenLinear : nn.Module<Tensor, Tensor>
 {
-    [ComponentName(Name = "weight")] private readonly Parameter _weight;
+    [ComponentName(Name = "weight")] private readonly Parameter? _weight;
     [ComponentName(Name = "bias")] private readonly Parameter? _bias;
+    private Nf4Tensor? _quantized;
+    private Linear? _loraA;
+    private Linear? _loraB;
+    private Dropout? _loraDropout;
 
-    public QwenLinear(long inFeatures, long outFeatures, bool hasBias, ScalarType dtype, Device device)
+    public QwenLinear(long inFeatures, long outFeatures, bool hasBias, ScalarType dtype, Device device, bool quantized = false)
         : base(nameof(QwenLinear))
     {
         InFeatures = inFeatures;
         OutFeatures = outFeatures;
-        _weight = new Parameter(empty([outFeatures, inFeatures], dtype, device));
+        IsQuantized = quantized;
+        if (!quantized)
+            _weight = new Parameter(empty([outFeatures, inFeatures], dtype, device));
         if (hasBias)
             _bias = new Parameter(zeros([outFeatures], dtype, device));
         RegisterComponents();
@@ -30,9 +39,95 @@ public sealed class QwenLinear : nn.Module<Tensor, Tensor>
 
     public long OutFeatures { get; }
 
-    public Parameter Weight => _weight;
+    public bool IsQuantized { get; }
+
+    /// <summary>The dense weight; null for an NF4 layer.</summary>
+    public Parameter? Weight => _weight;
+
+    public Nf4Tensor? QuantizedWeight => _quantized;
 
     public Parameter? Bias => _bias;
 
-    public override Tensor forward(Tensor input) => nn.functional.linear(input, _weight, _bias);
+    public bool HasLora => _loraA is not null;
+
+    public double LoraScaling { get; private set; }
+
+    public Linear? LoraA => _loraA;
+
+    public Linear? LoraB => _loraB;
+
+    /// <summary>Stores <paramref name="weight"/> [out, in] as NF4 (the layer must have been built quantized).</summary>
+    public void SetQuantizedWeight(Tensor weight)
+    {
+        if (!IsQuantized)
+            throw new InvalidOperationException("SetQuantizedWeight on a dense layer.");
+        if (weight.dim() != 2 || weight.shape[0] != OutFeatures || weight.shape[1] != InFeatures)
+            throw new QwenTuneException($"weight of shape [{string.Join(", ", weight.shape)}] does not fit a [{OutFeatures}, {InFeatures}] projection.");
+        _quantized?.Dispose();
+        var device = _bias?.device ?? weight.device;
+        using var onDevice = weight.to(device);
+        _quantized = Nf4Tensor.Quantize(onDevice);
+    }
+
+    /// <summary>
+    /// Adds a LoRA adapter as PEFT initialises it: A ~ kaiming_uniform(a = sqrt(5)), B = 0, so the layer's output
+    /// is unchanged until B trains. Adapter weights are float32 (PEFT's autocast_adapter_dtype) whatever the base.
+    /// </summary>
+    public void AddLora(LoraConfig config, Generator? generator = null)
+    {
+        if (_loraA is not null)
+            throw new InvalidOperationException("LoRA already added.");
+        var device = (_weight ?? _bias)?.device ?? _quantized?.Device ?? CPU;
+        _loraA = nn.Linear(InFeatures, config.R, hasBias: false, device: device, dtype: ScalarType.Float32);
+        _loraB = nn.Linear(config.R, OutFeatures, hasBias: false, device: device, dtype: ScalarType.Float32);
+        using (no_grad())
+        {
+            var bound = 1.0 / Math.Sqrt(InFeatures);   // kaiming_uniform with a = sqrt(5): gain * sqrt(3 / fan_in)
+            _loraA.weight!.uniform_(-bound, bound, generator);
+            _loraB.weight!.zero_();
+        }
+        _loraDropout = config.Dropout > 0 ? nn.Dropout(config.Dropout) : null;
+        LoraScaling = config.Scaling;
+        register_module("lora_A", _loraA);
+        register_module("lora_B", _loraB);
+        if (_loraDropout is not null)
+            register_module("lora_dropout", _loraDropout);
+    }
+
+    public override Tensor forward(Tensor input)
+    {
+        var output = _quantized is not null
+            ? Nf4MatMul.Apply(input, _quantized) + (_bias is null ? 0 : CastTo(_bias, input.dtype))
+            : nn.functional.linear(input, _weight!, _bias);
+        if (_loraA is null || _loraB is null)
+            return output;
+        using var scope = NewDisposeScope();
+        var x = input.to(ScalarType.Float32);
+        if (_loraDropout is not null)
+            x = _loraDropout.call(x);
+        var update = _loraB.call(_loraA.call(x)) * LoraScaling;   // (..., out) in float32
+        return (output + update.to(output.dtype)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The dense weight with the adapter folded in: W + scaling * B @ A, in the weight's dtype.</summary>
+    public Tensor MergedWeight()
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var baseWeight = _quantized?.Dequantize(ScalarType.Float32) ?? _weight!.to(ScalarType.Float32);
+        var dtype = _weight?.dtype ?? _quantized!.OriginalDtype;
+        var merged = _loraA is null
+            ? baseWeight
+            : baseWeight + _loraB!.weight!.matmul(_loraA.weight!) * LoraScaling;
+        return merged.to(dtype).MoveToOuterDisposeScope();
+    }
+
+    private static Tensor CastTo(Tensor t, ScalarType dtype) => t.dtype == dtype ? t : t.to(dtype);
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+            _quantized?.Dispose();
+        base.Dispose(disposing);
+    }
 }

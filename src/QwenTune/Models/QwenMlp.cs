@@ -11,11 +11,11 @@ public sealed class QwenMlp : nn.Module<Tensor, Tensor>
     [ComponentName(Name = "up_proj")] private readonly QwenLinear _upProj;
     [ComponentName(Name = "down_proj")] private readonly QwenLinear _downProj;
 
-    public QwenMlp(QwenConfig config, ScalarType dtype, Device device) : base(nameof(QwenMlp))
+    public QwenMlp(QwenConfig config, ScalarType dtype, Device device, QwenModelOptions options) : base(nameof(QwenMlp))
     {
-        _gateProj = new QwenLinear(config.HiddenSize, config.IntermediateSize, hasBias: false, dtype, device);
-        _upProj = new QwenLinear(config.HiddenSize, config.IntermediateSize, hasBias: false, dtype, device);
-        _downProj = new QwenLinear(config.IntermediateSize, config.HiddenSize, hasBias: false, dtype, device);
+        _gateProj = new QwenLinear(config.HiddenSize, config.IntermediateSize, hasBias: false, dtype, device, options.QuantizeLinears);
+        _upProj = new QwenLinear(config.HiddenSize, config.IntermediateSize, hasBias: false, dtype, device, options.QuantizeLinears);
+        _downProj = new QwenLinear(config.IntermediateSize, config.HiddenSize, hasBias: false, dtype, device, options.QuantizeLinears);
         RegisterComponents();
     }
 

@@ -13,13 +13,13 @@ public sealed class QwenModel : nn.Module<Tensor, Tensor?, Tensor>
     [ComponentName(Name = "norm")] private readonly RmsNorm _norm;
     [ComponentName(Name = "rotary_emb")] private readonly RotaryEmbedding _rotaryEmb;
 
-    public QwenModel(QwenConfig config, ScalarType dtype, Device device) : base(nameof(QwenModel))
+    public QwenModel(QwenConfig config, ScalarType dtype, Device device, QwenModelOptions options) : base(nameof(QwenModel))
     {
         _embedTokens = nn.Embedding(config.VocabSize, config.HiddenSize, device: device, dtype: dtype);
         _layers = new ModuleList<QwenDecoderLayer>();
         for (var i = 0; i < config.NumHiddenLayers; i++)
-            _layers.Add(new QwenDecoderLayer(config, dtype, device));
-        _norm = new RmsNorm(config.HiddenSize, config.RmsNormEps, dtype, device);
+            _layers.Add(new QwenDecoderLayer(config, dtype, device, options));
+        _norm = new RmsNorm(config.HiddenSize, config.RmsNormEps, options.NormDtype(dtype), device);
         _rotaryEmb = new RotaryEmbedding(config, device);
         RegisterComponents();
     }
