@@ -64,20 +64,25 @@ public static class PretrainedModel
     /// <summary>Copies tokenizer files and generation_config.json (or writes one from the config's token ids).</summary>
     public static void CopyCompanionFiles(string? sourceDirectory, string directory, QwenConfig config)
     {
-        if (sourceDirectory is not null && Path.GetFullPath(sourceDirectory) != Path.GetFullPath(directory))
-        {
-            foreach (var name in TokenizerFiles.Append("generation_config.json"))
-            {
-                var source = Path.Combine(sourceDirectory, name);
-                if (File.Exists(source))
-                    AtomicFile.WriteAllBytes(Path.Combine(directory, name), File.ReadAllBytes(source));
-            }
-        }
+        CopyFiles(sourceDirectory, directory, [.. TokenizerFiles, "generation_config.json"]);
         var generation = Path.Combine(directory, "generation_config.json");
         if (!File.Exists(generation))
         {
             var json = new JsonObject { ["bos_token_id"] = config.BosTokenId, ["eos_token_id"] = config.EosTokenId?.DeepClone() };
             AtomicFile.WriteAllText(generation, json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+        }
+    }
+
+    /// <summary>Copies the named files that exist in <paramref name="sourceDirectory"/>, each atomically.</summary>
+    public static void CopyFiles(string? sourceDirectory, string directory, IEnumerable<string> names)
+    {
+        if (sourceDirectory is null || Path.GetFullPath(sourceDirectory) == Path.GetFullPath(directory))
+            return;
+        foreach (var name in names)
+        {
+            var source = Path.Combine(sourceDirectory, name);
+            if (File.Exists(source))
+                AtomicFile.WriteAllBytes(Path.Combine(directory, name), File.ReadAllBytes(source));
         }
     }
 

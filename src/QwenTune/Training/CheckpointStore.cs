@@ -1,0 +1,198 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using QwenTune.Checkpoints;
+using QwenTune.IO;
+using static TorchSharp.torch;
+
+namespace QwenTune.Training;
+
+/// <summary>What a checkpoint holds besides the optimizer and trainer state: the model, or just an adapter.</summary>
+public interface IModelWriter
+{
+    /// <summary>Writes the model (full weights, or the adapter of a LoRA run) and tokenizer files into a folder.</summary>
+    void WriteModel(string directory);
+
+    /// <summary>Restores trainable weights from a checkpoint folder written by <see cref="WriteModel"/>.</summary>
+    void ReadModel(string directory);
+}
+
+/// <summary>
+/// output_dir/checkpoint-N folders, each complete or absent: everything is written into a temporary folder
+/// that is renamed into place only when every file is on disk, so a crash or SIGKILL mid-save leaves the
+/// earlier checkpoints as they were. save_total_limit prunes the oldest (never the best).
+/// </summary>
+public sealed class CheckpointStore(
+    string outputDir,
+    IModelWriter modelWriter,
+    IParameterUpdater updater,
+    DynamicLossScaler? scaler,
+    int? saveTotalLimit,
+    JsonObject trainingArgs) : ICheckpointStore
+{
+    public const string Prefix = "checkpoint-";
+    private const string TemporaryPrefix = ".tmp-checkpoint-";
+    private const string OptimizerFile = "optimizer.safetensors";
+    private const string RngFile = "rng_state.safetensors";
+    private const string SchedulerFile = "scheduler.json";
+    private const string TrainerStateFile = "trainer_state.json";
+    private const string ArgsFile = "training_args.json";
+
+    /// <summary>Test hook: seconds to pause after the files are written and before the rename (fault injection).</summary>
+    private static readonly double PauseBeforeRename =
+        double.TryParse(Environment.GetEnvironmentVariable("QWENTUNE_TEST_PAUSE_IN_SAVE"), System.Globalization.CultureInfo.InvariantCulture, out var s) ? s : 0;
+
+    /// <summary>Fails early, before any training, if output_dir cannot be created or written.</summary>
+    public static void EnsureWritable(string outputDir)
+    {
+        try
+        {
+            Directory.CreateDirectory(outputDir);
+            var probe = Path.Combine(outputDir, $".write-probe-{Environment.ProcessId}");
+            File.WriteAllText(probe, "ok");
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new QwenTuneException($"output_dir '{outputDir}' is not writable: {e.Message}");
+        }
+    }
+
+    /// <summary>The newest complete checkpoint in <paramref name="outputDir"/>, or null. Leftover temporary folders are removed.</summary>
+    public static string? Latest(string outputDir)
+    {
+        if (!Directory.Exists(outputDir))
+            return null;
+        foreach (var stale in Directory.GetDirectories(outputDir, TemporaryPrefix + "*"))
+            TryDelete(stale);
+        return Checkpoints(outputDir).LastOrDefault(c => File.Exists(Path.Combine(c.Path, TrainerStateFile))).Path;
+    }
+
+    public string SaveCheckpoint(int step, TrainerState state)
+    {
+        var final = Path.Combine(outputDir, Prefix + step);
+        var temporary = Path.Combine(outputDir, $"{TemporaryPrefix}{step}-{Guid.NewGuid():N}");
+        try
+        {
+            Directory.CreateDirectory(temporary);
+            modelWriter.WriteModel(temporary);
+            WriteOptimizer(temporary);
+            WriteRng(temporary);
+            AtomicFile.WriteAllText(Path.Combine(temporary, SchedulerFile), new JsonObject { ["last_step"] = step }.ToJsonString() + "\n");
+            AtomicFile.WriteAllText(Path.Combine(temporary, ArgsFile), trainingArgs.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+            AtomicFile.WriteAllText(Path.Combine(temporary, TrainerStateFile), state.ToJson() + "\n");
+            if (PauseBeforeRename > 0)
+            {
+                Console.Error.WriteLine($"[test hook] checkpoint-{step} written to {temporary}; pausing {PauseBeforeRename}s before the rename");
+                Thread.Sleep(TimeSpan.FromSeconds(PauseBeforeRename));
+            }
+            if (Directory.Exists(final))
+                Directory.Delete(final, recursive: true);   // the same step saved again after a resume
+            Directory.Move(temporary, final);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            TryDelete(temporary);
+            throw new QwenTuneException(
+                $"could not write checkpoint-{step} in '{outputDir}': {e.Message}. Earlier checkpoints are untouched; free space or fix permissions, then rerun to resume.");
+        }
+        Prune(state);
+        return final;
+    }
+
+    public void SaveFinal(TrainerState state, TrainSummary summary)
+    {
+        try
+        {
+            modelWriter.WriteModel(outputDir);
+            AtomicFile.WriteAllText(Path.Combine(outputDir, TrainerStateFile), state.ToJson() + "\n");
+            var results = new JsonObject
+            {
+                ["epoch"] = state.Epoch,
+                ["train_loss"] = double.IsFinite(summary.TrainLoss) ? summary.TrainLoss : null,
+                ["train_runtime"] = Math.Round(summary.RuntimeSeconds, 4),
+                ["train_samples_per_second"] = Math.Round(summary.SamplesPerSecond, 3),
+                ["train_steps_per_second"] = summary.RuntimeSeconds > 0 ? Math.Round(summary.Steps / summary.RuntimeSeconds, 3) : 0,
+                ["train_tokens_per_second"] = Math.Round(summary.TokensPerSecond, 1),
+                ["train_tokens"] = summary.Tokens,
+                ["peak_rss_bytes"] = summary.PeakRssBytes,
+            };
+            AtomicFile.WriteAllText(Path.Combine(outputDir, "train_results.json"), results.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+            AtomicFile.WriteAllText(Path.Combine(outputDir, ArgsFile), trainingArgs.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new QwenTuneException($"could not write the final model into '{outputDir}': {e.Message}. The checkpoints in it are untouched.");
+        }
+    }
+
+    /// <summary>Restores model, optimizer, loss scaler and RNG from a checkpoint; returns its trainer state.</summary>
+    public TrainerState Restore(string checkpoint)
+    {
+        var statePath = Path.Combine(checkpoint, TrainerStateFile);
+        if (!File.Exists(statePath))
+            throw new QwenTuneException($"{checkpoint}: not a checkpoint folder ({TrainerStateFile} missing).");
+        var state = TrainerState.FromFile(statePath);
+        modelWriter.ReadModel(checkpoint);
+        using (var optimizer = SafeTensorsReader.Open(Path.Combine(checkpoint, OptimizerFile)))
+        {
+            var names = optimizer.Entries.Select(e => e.Name).ToHashSet();
+            var stepCount = long.Parse(optimizer.Metadata.GetValueOrDefault("step_count") ?? "0", System.Globalization.CultureInfo.InvariantCulture);
+            updater.LoadState(stepCount, name => names.Contains(name) ? optimizer.Read(name) : null, checkpoint);
+            if (scaler is not null && optimizer.Metadata.TryGetValue("loss_scale", out var scale))
+                scaler.Restore(double.Parse(scale, System.Globalization.CultureInfo.InvariantCulture),
+                    int.Parse(optimizer.Metadata.GetValueOrDefault("loss_scale_clean_steps") ?? "0", System.Globalization.CultureInfo.InvariantCulture));
+        }
+        using (var rng = SafeTensorsReader.Open(Path.Combine(checkpoint, RngFile)))
+        using (var cpuState = rng.Read("cpu"))
+            set_rng_state(cpuState);
+        return state;
+    }
+
+    private void WriteOptimizer(string directory)
+    {
+        var metadata = new Dictionary<string, string> { ["step_count"] = updater.StepCount.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+        if (scaler is not null)
+        {
+            metadata["loss_scale"] = scaler.State.Scale.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+            metadata["loss_scale_clean_steps"] = scaler.State.CleanSteps.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+        SafeTensorsWriter.Write(Path.Combine(directory, OptimizerFile), updater.StateTensors(), metadata);
+    }
+
+    private static void WriteRng(string directory)
+    {
+        using var state = get_rng_state();
+        SafeTensorsWriter.Write(Path.Combine(directory, RngFile), [new("cpu", state)]);
+    }
+
+    private void Prune(TrainerState state)
+    {
+        if (saveTotalLimit is not { } limit || limit <= 0)
+            return;
+        var checkpoints = Checkpoints(outputDir);
+        var best = state.BestModelCheckpoint is null ? null : Path.GetFullPath(state.BestModelCheckpoint);
+        var removable = checkpoints.Where(c => Path.GetFullPath(c.Path) != best).ToList();
+        var excess = checkpoints.Count - limit;
+        foreach (var (path, _) in removable.Take(Math.Max(0, excess)))
+            TryDelete(path);
+    }
+
+    private static List<(string Path, int Step)> Checkpoints(string outputDir) =>
+        Directory.GetDirectories(outputDir, Prefix + "*")
+            .Select(p => (Path: p, Step: int.TryParse(Path.GetFileName(p)[Prefix.Length..], out var n) ? n : -1))
+            .Where(c => c.Step >= 0)
+            .OrderBy(c => c.Step)
+            .ToList();
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            if (Directory.Exists(path))
+                Directory.Delete(path, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}

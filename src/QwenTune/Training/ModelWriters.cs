@@ -1,0 +1,32 @@
+using QwenTune.Checkpoints;
+using QwenTune.Models;
+using QwenTune.Peft;
+
+namespace QwenTune.Training;
+
+/// <summary>Full fine-tuning: checkpoints and the final output are complete Hugging Face model folders.</summary>
+public sealed class FullModelWriter(QwenForCausalLM model, string sourceDirectory, long maxShardSize) : IModelWriter
+{
+    public void WriteModel(string directory) => PretrainedModel.Save(model, directory, maxShardSize, sourceDirectory);
+
+    public void ReadModel(string directory)
+    {
+        using var checkpoint = HfCheckpoint.Open(directory);
+        List<string> ignored = ["*rotary_emb.inv_freq", "*.lora_A.weight", "*.lora_B.weight"];
+        if (model.Config.TieWordEmbeddings)
+            ignored.Add("lm_head.weight");
+        checkpoint.LoadInto(model, new StrictLoadOptions { Ignored = ignored });
+    }
+}
+
+/// <summary>LoRA and Q-LoRA: checkpoints and the final output hold the PEFT adapter (plus tokenizer files), not the base.</summary>
+public sealed class AdapterWriter(QwenForCausalLM model, LoraConfig config, string baseModelPath) : IModelWriter
+{
+    public void WriteModel(string directory)
+    {
+        PeftAdapter.Save(directory, model, config, baseModelPath);
+        PretrainedModel.CopyFiles(baseModelPath, directory, PretrainedModel.TokenizerFiles);
+    }
+
+    public void ReadModel(string directory) => PeftAdapter.LoadWeights(directory, model, config);
+}
