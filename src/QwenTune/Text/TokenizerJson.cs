@@ -2,9 +2,6 @@ using System.Text.Json;
 
 namespace QwenTune.Text;
 
-/// <summary>An entry of tokenizer.json's <c>added_tokens</c>.</summary>
-internal sealed record AddedToken(int Id, string Content, bool Special);
-
 /// <summary>
 /// The parts of a Hugging Face tokenizer.json that a Qwen tokenizer needs: the BPE vocabulary and merges, the added
 /// tokens, and whether text is NFC-normalised. Anything this project does not implement is refused by name rather
