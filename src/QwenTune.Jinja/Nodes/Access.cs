@@ -1,0 +1,43 @@
+using QwenTune.Jinja.Runtime;
+
+namespace QwenTune.Jinja.Nodes;
+
+internal sealed class NameExpr(SourcePosition position, string name) : Expr(position)
+{
+    public string Name { get; } = name;
+
+    public override object? Evaluate(Frame frame) => frame.Lookup(Name);
+}
+
+/// <summary><c>target.name</c>.</summary>
+internal sealed class AttributeExpr(SourcePosition position, Expr target, string name) : Expr(position)
+{
+    public Expr Target { get; } = target;
+
+    public string Name { get; } = name;
+
+    public override object? Evaluate(Frame frame)
+    {
+        var target = Target.Evaluate(frame);
+        frame.Context.Position = Position;
+        return Py.GetAttribute(target, Name);
+    }
+}
+
+/// <summary><c>target[key]</c>, including slices.</summary>
+internal sealed class ItemExpr(SourcePosition position, Expr target, Expr key) : Expr(position)
+{
+    public override object? Evaluate(Frame frame)
+    {
+        var container = target.Evaluate(frame);
+        var index = key.Evaluate(frame);
+        frame.Context.Position = Position;
+        return Py.GetItem(container, index);
+    }
+}
+
+internal sealed class SliceExpr(SourcePosition position, Expr? start, Expr? stop, Expr? step) : Expr(position)
+{
+    public override object? Evaluate(Frame frame) =>
+        new PySlice(start?.Evaluate(frame), stop?.Evaluate(frame), step?.Evaluate(frame));
+}
