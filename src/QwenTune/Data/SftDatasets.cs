@@ -1,0 +1,72 @@
+using System.Text;
+
+namespace QwenTune.Data;
+
+/// <summary>All samples featurized up front; those left without a target token are dropped and counted.</summary>
+public sealed class EagerSftDataset : ISftDataset
+{
+    private readonly List<SftExample> _examples;
+
+    public EagerSftDataset(IReadOnlyList<ChatSample> samples, SftFeaturizer featurizer)
+    {
+        _examples = new List<SftExample>(samples.Count);
+        foreach (var sample in samples)
+        {
+            if (featurizer.Featurize(sample) is { } example)
+                _examples.Add(example);
+            else
+                DroppedWithoutTargets++;
+        }
+        if (_examples.Count == 0)
+            throw new QwenTuneException($"no sample keeps a target token after truncation ({DroppedWithoutTargets} dropped); raise --model_max_length.");
+    }
+
+    public IReadOnlyList<SftExample> Examples => _examples;
+
+    public int Count => _examples.Count;
+
+    public int DroppedWithoutTargets { get; }
+
+    public int LengthHint(int index) => _examples[index].InputIds.Length;
+
+    public SftExample? Get(int index) => _examples[index];
+}
+
+/// <summary>
+/// Samples featurized on first use, as Qwen's LazySupervisedDataset does, but with a bounded LRU cache
+/// instead of one that grows with the data. Lengths for batch grouping come from UTF-8 byte counts
+/// (a proxy; tokenizing just to group would defeat laziness).
+/// </summary>
+public sealed class LazySftDataset(IReadOnlyList<ChatSample> samples, SftFeaturizer featurizer, int cacheCapacity = 4096) : ISftDataset
+{
+    private readonly Dictionary<int, LinkedListNode<(int Index, SftExample? Example)>> _cache = [];
+    private readonly LinkedList<(int Index, SftExample? Example)> _recency = new();
+    private readonly HashSet<int> _dropped = [];
+    private readonly int[] _lengthHints = samples.Select(s => s.Messages.Sum(m => Encoding.UTF8.GetByteCount(m["content"]?.ToString() ?? ""))).ToArray();
+
+    public int Count => samples.Count;
+
+    public int DroppedWithoutTargets => _dropped.Count;
+
+    public int LengthHint(int index) => _lengthHints[index];
+
+    public SftExample? Get(int index)
+    {
+        if (_cache.TryGetValue(index, out var node))
+        {
+            _recency.Remove(node);
+            _recency.AddFirst(node);
+            return node.Value.Example;
+        }
+        var example = featurizer.Featurize(samples[index]);
+        if (example is null)
+            _dropped.Add(index);
+        _cache[index] = _recency.AddFirst((index, example));
+        if (_cache.Count > cacheCapacity)
+        {
+            _cache.Remove(_recency.Last!.Value.Index);
+            _recency.RemoveLast();
+        }
+        return example;
+    }
+}
