@@ -6,7 +6,7 @@ internal static class Program
 {
     private static readonly ICommand[] Commands =
     [
-        new TokenizeCommand(), new InitCommand(),
+        new EvalCommand(), new RenderCommand(), new TokenizeCommand(), new InitCommand(),
     ];
 
     private static int Main(string[] args)

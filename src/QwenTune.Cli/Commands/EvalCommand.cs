@@ -1,0 +1,41 @@
+using System.Text.Json.Nodes;
+using QwenTune.Configuration;
+using QwenTune.Data;
+using QwenTune.Runtime;
+using QwenTune.Training;
+
+namespace QwenTune.Cli.Commands;
+
+/// <summary>Scores a model (optionally with a LoRA adapter) on a ChatML file: eval_loss over all target tokens.</summary>
+internal sealed class EvalCommand : ICommand
+{
+    public string Name => "eval";
+
+    public string Summary => "Evaluate a model (+ adapter) on ChatML data: eval_loss, eval_tokens, eval_samples, perplexity as JSON.";
+
+    public int Run(IReadOnlyList<string> args)
+    {
+        if (CommandRunner.Parse(this, args, typeof(ModelArguments), typeof(DataArguments), typeof(TrainingArguments))
+            is not [ModelArguments modelArgs, DataArguments dataArgs, TrainingArguments trainingArgs])
+            return 0;
+        var dataPath = dataArgs.DataPath ?? throw new UsageException("--data_path is required.");
+        var environment = ComputeEnvironment.Resolve(modelArgs.Device, trainingArgs.Bf16, trainingArgs.Fp16, trainingArgs.TorchThreads);
+        var loaded = LoadedModel.Load(modelArgs.ModelNameOrPath, environment);
+        if (modelArgs.AdapterNameOrPath is { } adapter)
+            loaded.ApplyAdapter(adapter);
+        var samples = ChatDataReader.Read(dataPath, dataArgs.SkipInvalidRecords);
+        var featurizer = new SftFeaturizer(loaded.Tokenizer, loaded.Template, dataArgs.ModelMaxLength, dataArgs.TrainOnPrompt);
+        var dataset = new EagerSftDataset(samples.Samples, featurizer);
+        var result = Evaluator.Evaluate(loaded.Model, dataset.Examples, trainingArgs.PerDeviceEvalBatchSize, loaded.PadTokenId);
+        Console.Out.WriteLine(new JsonObject
+        {
+            ["eval_loss"] = result.EvalLoss,
+            ["eval_tokens"] = result.EvalTokens,
+            ["eval_samples"] = result.EvalSamples,
+            ["perplexity"] = result.Perplexity,
+            ["skipped_invalid_records"] = samples.SkippedProblems.Count,
+            ["dropped_without_targets"] = dataset.DroppedWithoutTargets,
+        }.ToJsonString());
+        return 0;
+    }
+}

@@ -1,0 +1,48 @@
+using System.Text.Json.Nodes;
+using QwenTune.Configuration;
+using QwenTune.Data;
+using QwenTune.Text;
+
+namespace QwenTune.Cli.Commands;
+
+/// <summary>Shows exactly what training sees: one {"text", "input_ids", "labels"} line per sample.</summary>
+internal sealed class RenderCommand : ICommand
+{
+    public string Name => "render";
+
+    public string Summary => "Render ChatML data with the model's chat template: {text, input_ids, labels} per sample, as training sees it.";
+
+    public int Run(IReadOnlyList<string> args)
+    {
+        if (CommandRunner.Parse(this, args, typeof(ModelArguments), typeof(DataArguments)) is not [ModelArguments modelArgs, DataArguments dataArgs])
+            return 0;
+        var directory = modelArgs.ModelNameOrPath ?? throw new UsageException("--model_name_or_path is required.");
+        var dataPath = dataArgs.DataPath ?? throw new UsageException("--data_path is required.");
+        var tokenizer = QwenTokenizer.FromDirectory(directory);
+        var template = ChatTemplate.For(tokenizer, Path.Combine(directory, "tokenizer_config.json"));
+        var featurizer = new SftFeaturizer(tokenizer, template, dataArgs.ModelMaxLength, dataArgs.TrainOnPrompt);
+        var samples = ChatDataReader.Read(dataPath, dataArgs.SkipInvalidRecords);
+        using var output = new StreamWriter(Console.OpenStandardOutput());
+        var dropped = 0;
+        foreach (var sample in samples.Samples)
+        {
+            var text = tokenizer.Normalize(template.Render(sample.Messages, sample.Tools, dataArgs.AddGenerationPrompt));
+            var example = featurizer.Label(text, sample.Location);
+            if (example is null)
+            {
+                dropped++;
+                continue;
+            }
+            output.WriteLine(new JsonObject
+            {
+                ["text"] = example.Text,
+                ["input_ids"] = new JsonArray(example.InputIds.Select(i => (JsonNode?)i).ToArray()),
+                ["labels"] = new JsonArray(example.Labels.Select(i => (JsonNode?)i).ToArray()),
+            }.ToJsonString(JsonOutput.Options));
+        }
+        output.Flush();
+        if (dropped > 0 || samples.SkippedProblems.Count > 0)
+            Console.Error.WriteLine($"qwentune render: {dropped} sample(s) without a target token after truncation, {samples.SkippedProblems.Count} invalid record(s) skipped.");
+        return 0;
+    }
+}

@@ -1,0 +1,39 @@
+using QwenTune.Checkpoints;
+using QwenTune.Models;
+using QwenTune.Peft;
+using QwenTune.Text;
+using static TorchSharp.torch;
+
+namespace QwenTune.Runtime;
+
+/// <summary>A model folder loaded for use: the model, its tokenizer and its chat template.</summary>
+public sealed record LoadedModel(string Directory, QwenForCausalLM Model, QwenTokenizer Tokenizer, ChatTemplate Template)
+{
+    /// <summary>
+    /// Loads tokenizer and template first (cheap, and template syntax errors surface before the weights load),
+    /// then the weights in <paramref name="environment"/>'s dtype, quantised to NF4 when asked.
+    /// </summary>
+    public static LoadedModel Load(string? directory, ComputeEnvironment environment, QwenModelOptions? options = null)
+    {
+        if (string.IsNullOrEmpty(directory))
+            throw new QwenTuneException("--model_name_or_path is required: a local Hugging Face model folder.");
+        if (!System.IO.Directory.Exists(directory))
+            throw new QwenTuneException($"--model_name_or_path '{directory}': no such folder. QwenTune loads local folders only (nothing is downloaded).");
+        var tokenizer = QwenTokenizer.FromDirectory(directory);
+        var template = ChatTemplate.For(tokenizer, Path.Combine(directory, "tokenizer_config.json"));
+        var model = PretrainedModel.Load(directory, environment.Dtype, environment.Device, options);
+        return new LoadedModel(directory, model, tokenizer, template);
+    }
+
+    /// <summary>The token that pads batches: pad_token, else eos_token.</summary>
+    public int PadTokenId => Tokenizer.PadTokenId ?? Tokenizer.EosTokenId;
+
+    /// <summary>Applies a saved PEFT adapter (for eval and merge).</summary>
+    public LoraConfig ApplyAdapter(string adapterDirectory)
+    {
+        var config = PeftAdapter.ReadConfig(adapterDirectory);
+        LoraInjector.Apply(Model, config, seed: 0);
+        PeftAdapter.LoadWeights(adapterDirectory, Model, config);
+        return config;
+    }
+}
