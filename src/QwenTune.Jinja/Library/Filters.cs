@@ -42,7 +42,7 @@ internal static partial class Filters
         Add("wordcount", none, (_, v, _) => (long)WordPattern().Count(Py.Str(v)));
         Add("escape", none, (_, v, _) => Escape(v));
         Alias("e", "escape");
-        Add("indent", new Signature("width", "first", "blank"), (_, v, a) => Indent(Py.Str(v), a.Get(0, 4L), a.GetBool(1, false), a.GetBool(2, false)));
+        Add("indent", new Signature("width", "first", "blank"), (_, v, a) => Indent(v, a.Get(0, 4L), a.GetBool(1, false), a.GetBool(2, false)));
         Add("format", Variadic, (_, v, a) =>
             PyFormat.Percent(Py.Str(v), a.ExtraNamed.Count > 0 ? a.ExtraNamed.ToDictionary(p => p.Key, p => p.Value) : a.Extra));
 
@@ -107,8 +107,15 @@ internal static partial class Filters
         Py.Str(value).Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;").Replace("\"", "&#34;").Replace("'", "&#39;");
 
     /// <summary>jinja2 do_indent: indent every line but the first (unless first=True); blank lines only if blank=True.</summary>
-    private static string Indent(string text, object? width, bool first, bool blank)
+    private static string Indent(object? value, object? width, bool first, bool blank)
     {
+        // do_indent appends "\n" to its input without converting it, so only strings work.
+        var text = value switch
+        {
+            string input => input,
+            Undefined u => throw u.Fail(),
+            _ => throw new JinjaError($"unsupported operand type(s) for +=: '{Py.TypeName(value)}' and 'str'"),
+        };
         var indentation = width is string s ? s : new string(' ', (int)Math.Max(0, Py.AsInteger(width)));
         var lines = PyString.SplitLines(text + "\n", keepEnds: false).Cast<string>().ToList();
         string result;
@@ -144,6 +151,8 @@ internal static partial class Filters
     {
         switch (value)
         {
+            case Undefined undefined:
+                throw undefined.Fail(); // Undefined.__int__ fails in Jinja
             case long or bool:
                 return Py.AsInteger(value);
             case double d:
@@ -173,6 +182,7 @@ internal static partial class Filters
 
     private static object? ToFloat(object? value, object? fallback) => value switch
     {
+        Undefined undefined => throw undefined.Fail(),
         double d => d,
         long or bool => Py.AsDouble(value),
         string s when TryParseFloat(s.Trim().Replace("_", ""), out var f) => f,
@@ -266,8 +276,10 @@ internal static partial class Filters
 
     private static List<object?> DictSort(object? value, BoundArguments arguments)
     {
+        if (value is Undefined undefined)
+            throw undefined.Fail();
         if (value is not Dictionary<string, object?> dict)
-            throw new JinjaError("dictsort requires a mapping");
+            throw new JinjaError($"'{Py.TypeName(value)}' object has no attribute 'items'");
         var by = arguments.GetString(1, "key");
         var position = by switch
         {
