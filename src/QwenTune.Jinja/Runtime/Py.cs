@@ -570,9 +570,15 @@ internal static class Py
         }
         if (!IsNumber(a) || !IsNumber(b))
             throw Unsupported("**", a, b);
-        if (AsDouble(a) == 0 && AsDouble(b) < 0)
+        var (baseValue, exponent) = (AsDouble(a), AsDouble(b));
+        if (baseValue == 0 && exponent < 0)
             throw new JinjaError("0.0 cannot be raised to a negative power");
-        return Math.Pow(AsDouble(a), AsDouble(b));
+        var result = Math.Pow(baseValue, exponent);
+        if (double.IsInfinity(result) && double.IsFinite(baseValue) && double.IsFinite(exponent))
+            throw new JinjaError("(34, 'Numerical result out of range')");
+        if (double.IsNaN(result) && !double.IsNaN(baseValue) && !double.IsNaN(exponent))
+            throw new JinjaError("a negative number to a fractional power is complex, which templates cannot use");
+        return result;
     }
 
     public static object? Negate(object? value) => value switch

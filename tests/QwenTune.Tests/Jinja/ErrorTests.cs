@@ -13,6 +13,7 @@ public sealed class ErrorTests
     [InlineData("{{ lst + 'a' }}", "can only concatenate list (not \"str\") to list")]
     [InlineData("{{ 1 / 0 }}", "division by zero")]
     [InlineData("{{ 1 // 0 }}", "integer division or modulo by zero")]
+    [InlineData("{{ d.a * 2.0 ** 10000 }}", "(34, 'Numerical result out of range')")]
     [InlineData("{{ -lst|length }}", "bad operand type for unary -: 'list'")]
     [InlineData("{{ 5|length }}", "object of type 'int' has no len()")]
     [InlineData("{% for x in 5 %}{% endfor %}", "'int' object is not iterable")]
