@@ -84,10 +84,10 @@ internal static partial class Filters
         Add("unique", new Signature("case_sensitive", "attribute"), (_, v, a) => Unique(v, SortKey(a.Get(1), a.GetBool(0, false))));
 
         Add("map", Variadic, Map);
-        Add("select", Variadic, (c, v, a) => Select(c, v, a, byAttribute: false, keep: true));
-        Add("reject", Variadic, (c, v, a) => Select(c, v, a, byAttribute: false, keep: false));
-        Add("selectattr", Variadic, (c, v, a) => Select(c, v, a, byAttribute: true, keep: true));
-        Add("rejectattr", Variadic, (c, v, a) => Select(c, v, a, byAttribute: true, keep: false));
+        Add("select", Variadic, (_, v, a) => Select(v, a, byAttribute: false, keep: true));
+        Add("reject", Variadic, (_, v, a) => Select(v, a, byAttribute: false, keep: false));
+        Add("selectattr", Variadic, (_, v, a) => Select(v, a, byAttribute: true, keep: true));
+        Add("rejectattr", Variadic, (_, v, a) => Select(v, a, byAttribute: true, keep: false));
         return table;
     }
 
@@ -337,7 +337,7 @@ internal static partial class Filters
     }
 
     /// <summary>select/reject(test, *args) and selectattr/rejectattr(attribute, test, *args); no test means truthiness.</summary>
-    private static object? Select(RenderContext context, object? value, BoundArguments arguments, bool byAttribute, bool keep)
+    private static object? Select(object? value, BoundArguments arguments, bool byAttribute, bool keep)
     {
         var offset = 0;
         Func<object?, object?> transform = item => item;
@@ -357,7 +357,6 @@ internal static partial class Filters
             var bound = rest.Bind(name, test.Signature);
             predicate = item => test.Invoke(item, bound);
         }
-        _ = context;
         return Py.Iterate(value).Where(item => predicate(transform(item)) == keep).ToList();
     }
 }
