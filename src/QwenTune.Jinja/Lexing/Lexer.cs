@@ -36,8 +36,6 @@ internal sealed class Lexer
         _map = new SourceMap(source);
     }
 
-    public string Source => _source;
-
     /// <summary>Newlines become "\n" and one trailing newline is dropped, as Jinja does before lexing.</summary>
     public static string NormalizeSource(string source)
     {
@@ -90,6 +88,8 @@ internal sealed class Lexer
     }
 
     private static readonly char[] PyWhitespace = BuildPyWhitespace();
+
+    private static readonly System.Buffers.SearchValues<char> HexDigits = System.Buffers.SearchValues.Create("0123456789abcdefABCDEF");
 
     private static char[] BuildPyWhitespace()
     {
@@ -459,7 +459,7 @@ internal sealed class Lexer
     private int AppendHexEscape(int backslash, int digits, StringBuilder value)
     {
         var start = backslash + 2;
-        if (start + digits > _source.Length || !_source.AsSpan(start, digits).ContainsOnlyHex())
+        if (start + digits > _source.Length || _source.AsSpan(start, digits).ContainsAnyExcept(HexDigits))
             throw Error(backslash, $"truncated \\{_source[backslash + 1]} escape: expected {digits} hex digits");
         var code = int.Parse(_source.AsSpan(start, digits), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
         if (code > 0x10FFFF)
@@ -488,17 +488,4 @@ internal sealed class Lexer
         _tokens.Add(new Token(kind, value, _map.At(offset), literal));
 
     private TemplateSyntaxException Error(int offset, string reason) => new(_templateName, _map.At(offset), reason);
-}
-
-internal static class SpanHexExtensions
-{
-    public static bool ContainsOnlyHex(this ReadOnlySpan<char> span)
-    {
-        foreach (var c in span)
-        {
-            if (!char.IsAsciiHexDigit(c))
-                return false;
-        }
-        return true;
-    }
 }

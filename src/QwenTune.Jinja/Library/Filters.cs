@@ -42,7 +42,7 @@ internal static partial class Filters
         Add("wordcount", none, (_, v, _) => (long)WordPattern().Count(Py.Str(v)));
         Add("escape", none, (_, v, _) => Escape(v));
         Alias("e", "escape");
-        Add("indent", new Signature("width", "first", "blank"), (_, v, a) => Indent(Py.Str(v), a.Get(0, 4L), a.GetBool(1, false), a.GetBool(2, false)));
+        Add("indent", new Signature("width", "first", "blank"), (_, v, a) => Indent(v, a.Get(0, 4L), a.GetBool(1, false), a.GetBool(2, false)));
         Add("format", Variadic, (_, v, a) =>
             PyFormat.Percent(Py.Str(v), a.ExtraNamed.Count > 0 ? a.ExtraNamed.ToDictionary(p => p.Key, p => p.Value) : a.Extra));
 
@@ -84,10 +84,10 @@ internal static partial class Filters
         Add("unique", new Signature("case_sensitive", "attribute"), (_, v, a) => Unique(v, SortKey(a.Get(1), a.GetBool(0, false))));
 
         Add("map", Variadic, Map);
-        Add("select", Variadic, (c, v, a) => Select(c, v, a, byAttribute: false, keep: true));
-        Add("reject", Variadic, (c, v, a) => Select(c, v, a, byAttribute: false, keep: false));
-        Add("selectattr", Variadic, (c, v, a) => Select(c, v, a, byAttribute: true, keep: true));
-        Add("rejectattr", Variadic, (c, v, a) => Select(c, v, a, byAttribute: true, keep: false));
+        Add("select", Variadic, (_, v, a) => Select(v, a, byAttribute: false, keep: true));
+        Add("reject", Variadic, (_, v, a) => Select(v, a, byAttribute: false, keep: false));
+        Add("selectattr", Variadic, (_, v, a) => Select(v, a, byAttribute: true, keep: true));
+        Add("rejectattr", Variadic, (_, v, a) => Select(v, a, byAttribute: true, keep: false));
         return table;
     }
 
@@ -107,8 +107,15 @@ internal static partial class Filters
         Py.Str(value).Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;").Replace("\"", "&#34;").Replace("'", "&#39;");
 
     /// <summary>jinja2 do_indent: indent every line but the first (unless first=True); blank lines only if blank=True.</summary>
-    private static string Indent(string text, object? width, bool first, bool blank)
+    private static string Indent(object? value, object? width, bool first, bool blank)
     {
+        // do_indent appends "\n" to its input without converting it, so only strings work.
+        var text = value switch
+        {
+            string input => input,
+            Undefined u => throw u.Fail(),
+            _ => throw new JinjaError($"unsupported operand type(s) for +=: '{Py.TypeName(value)}' and 'str'"),
+        };
         var indentation = width is string s ? s : new string(' ', (int)Math.Max(0, Py.AsInteger(width)));
         var lines = PyString.SplitLines(text + "\n", keepEnds: false).Cast<string>().ToList();
         string result;
@@ -144,6 +151,8 @@ internal static partial class Filters
     {
         switch (value)
         {
+            case Undefined undefined:
+                throw undefined.Fail(); // Undefined.__int__ fails in Jinja
             case long or bool:
                 return Py.AsInteger(value);
             case double d:
@@ -173,6 +182,7 @@ internal static partial class Filters
 
     private static object? ToFloat(object? value, object? fallback) => value switch
     {
+        Undefined undefined => throw undefined.Fail(),
         double d => d,
         long or bool => Py.AsDouble(value),
         string s when TryParseFloat(s.Trim().Replace("_", ""), out var f) => f,
@@ -266,8 +276,10 @@ internal static partial class Filters
 
     private static List<object?> DictSort(object? value, BoundArguments arguments)
     {
+        if (value is Undefined undefined)
+            throw undefined.Fail();
         if (value is not Dictionary<string, object?> dict)
-            throw new JinjaError("dictsort requires a mapping");
+            throw new JinjaError($"'{Py.TypeName(value)}' object has no attribute 'items'");
         var by = arguments.GetString(1, "key");
         var position = by switch
         {
@@ -325,7 +337,7 @@ internal static partial class Filters
     }
 
     /// <summary>select/reject(test, *args) and selectattr/rejectattr(attribute, test, *args); no test means truthiness.</summary>
-    private static object? Select(RenderContext context, object? value, BoundArguments arguments, bool byAttribute, bool keep)
+    private static object? Select(object? value, BoundArguments arguments, bool byAttribute, bool keep)
     {
         var offset = 0;
         Func<object?, object?> transform = item => item;
@@ -345,7 +357,6 @@ internal static partial class Filters
             var bound = rest.Bind(name, test.Signature);
             predicate = item => test.Invoke(item, bound);
         }
-        _ = context;
         return Py.Iterate(value).Where(item => predicate(transform(item)) == keep).ToList();
     }
 }

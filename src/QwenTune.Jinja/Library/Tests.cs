@@ -34,7 +34,8 @@ internal static class Tests
         // Python: anything with __len__ and __getitem__, which Jinja's Undefined also has.
         Plain("sequence", v => v is string or List<object?> or object?[] or Dictionary<string, object?> or Undefined);
         Plain("iterable", v => v is string or List<object?> or object?[] or Dictionary<string, object?> or Undefined);
-        Plain("callable", v => v is Macro or BoundMethod);
+        // Undefined defines __call__ (which fails), so Python's callable() says yes.
+        Plain("callable", v => v is Macro or BoundMethod or GlobalFunction or Undefined);
         Plain("odd", v => Py.Equal(Py.Modulo(v, 2L), 1L));
         Plain("even", v => Py.Equal(Py.Modulo(v, 2L), 0L));
         Plain("lower", v => PyString.IsCaseOnly(Py.Str(v), upper: false));

@@ -1,12 +1,19 @@
+using QwenTune.Jinja.Library;
 using QwenTune.Jinja.Runtime;
 
 namespace QwenTune.Jinja.Nodes;
 
+/// <summary>A variable; when no scope defines it, a global function (so <c>strftime_now is defined</c> holds, as in HF).</summary>
 internal sealed class NameExpr(SourcePosition position, string name) : Expr(position)
 {
     public string Name { get; } = name;
 
-    public override object? Evaluate(Frame frame) => frame.Lookup(Name);
+    public override object? Evaluate(Frame frame)
+    {
+        if (frame.TryLookup(Name, out var value))
+            return value;
+        return Globals.TryGet(Name, out var function) ? function : Undefined.ForName(Name);
+    }
 }
 
 /// <summary><c>target.name</c>.</summary>

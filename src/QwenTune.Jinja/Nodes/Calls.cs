@@ -7,38 +7,22 @@ namespace QwenTune.Jinja.Nodes;
 /// <c>callee(args)</c>: a macro, a method of a value (<c>s.split(',')</c>), or a global function
 /// (<c>namespace</c>, <c>range</c>, <c>raise_exception</c>, ...). Variables shadow globals, as in Jinja.
 /// </summary>
-internal sealed class CallExpr(SourcePosition position, Expr callee, CallSite arguments, GlobalFunction? global) : Expr(position)
+internal sealed class CallExpr(SourcePosition position, Expr callee, CallSite arguments) : Expr(position)
 {
     public override object? Evaluate(Frame frame)
     {
-        object? target;
-        if (callee is NameExpr name)
-        {
-            if (!frame.TryLookup(name.Name, out target))
-            {
-                var globalArguments = arguments.Evaluate(frame);
-                frame.Context.Position = Position;
-                if (global is null)
-                    throw Undefined.ForName(name.Name).Fail();
-                return global.Invoke(frame.Context, globalArguments.Bind(global.Name, global.Signature));
-            }
-        }
-        else
-        {
-            target = callee.Evaluate(frame);
-        }
+        var target = callee.Evaluate(frame);
         var values = arguments.Evaluate(frame);
         frame.Context.Position = Position;
-        return Invoke(frame.Context, target, values);
+        return target switch
+        {
+            Macro macro => macro.Invoke(frame.Context, values),
+            BoundMethod method => Methods.Invoke(method, values),
+            GlobalFunction function => function.Invoke(frame.Context, values.Bind(function.Name, function.Signature)),
+            Undefined undefined => throw undefined.Fail(),
+            _ => throw new JinjaError($"'{Py.TypeName(target)}' object is not callable"),
+        };
     }
-
-    public static object? Invoke(RenderContext context, object? target, Arguments arguments) => target switch
-    {
-        Macro macro => macro.Invoke(context, arguments),
-        BoundMethod method => Methods.Invoke(method, arguments),
-        Undefined undefined => throw undefined.Fail(),
-        _ => throw new JinjaError($"'{Py.TypeName(target)}' object is not callable"),
-    };
 }
 
 /// <summary><c>value | name(args)</c>.</summary>

@@ -45,7 +45,8 @@ internal sealed partial class Parser
         || Current.IsOperator(")")
         || (extraEndRules is not null && Current.Kind == TokenKind.Name && extraEndRules.Contains(Current.Value));
 
-    private Expr ParseExpression(bool withCondition = true) => withCondition ? ParseConditional() : ParseOr();
+    private Expr ParseExpression(bool withCondition = true) =>
+        Nested(() => withCondition ? ParseConditional() : ParseOr());
 
     private Expr ParseConditional()
     {
@@ -93,7 +94,7 @@ internal sealed partial class Parser
         if (!Current.IsName("not"))
             return ParseCompare();
         var op = Next();
-        return new NotExpr(op.Position, ParseNot());
+        return new NotExpr(op.Position, Nested(ParseNot));
     }
 
     private Expr ParseCompare()
@@ -188,7 +189,7 @@ internal sealed partial class Parser
         if (token.IsOperator("-") || token.IsOperator("+"))
         {
             Next();
-            node = new UnaryExpr(token.Position, token.Value == "-", ParseUnary(withFilter: false));
+            node = new UnaryExpr(token.Position, token.Value == "-", Nested(() => ParseUnary(withFilter: false)));
         }
         else
         {
@@ -408,7 +409,7 @@ internal sealed partial class Parser
             case AttributeExpr attribute when !Methods.IsKnownName(attribute.Name):
                 throw Error(attribute.Position, $"unknown method '{attribute.Name}': no supported str, dict or list method has this name");
         }
-        return new CallExpr(callee.Position, callee, arguments, global);
+        return new CallExpr(callee.Position, callee, arguments);
     }
 
     private string ParseDottedName(string what)

@@ -25,6 +25,10 @@ internal sealed partial class Parser
     private readonly List<(string Name, SourcePosition Position, CallSite Arguments, GlobalFunction? Global)> _namedCalls = [];
     private int _index;
     private int _loopDepth;
+    private int _nesting;
+
+    // Deeper nesting than any real template has; bounding it keeps a hostile template from overflowing the stack.
+    private const int MaxNesting = 200;
 
     private Parser(List<Token> tokens, string templateName)
     {
@@ -77,6 +81,20 @@ internal sealed partial class Parser
 
     private TemplateSyntaxException Error(SourcePosition position, string reason) => new(_templateName, position, reason);
 
+    private T Nested<T>(Func<T> parse)
+    {
+        if (++_nesting > MaxNesting)
+            throw Error(Current.Position, $"blocks or expressions nested more than {MaxNesting} levels deep");
+        try
+        {
+            return parse();
+        }
+        finally
+        {
+            _nesting--;
+        }
+    }
+
     /// <summary>Statements until the end of the template, or until a tag named in <paramref name="endTags"/> (left current).</summary>
     private List<Statement> Subparse(string[]? endTags)
     {
@@ -102,7 +120,7 @@ internal sealed partial class Parser
                         throw Error(Current.Position, $"expected a tag name after '{{%', got {Current.Describe()}");
                     if (endTags is not null && endTags.Contains(Current.Value))
                         return body;
-                    body.Add(ParseStatement());
+                    body.Add(Nested(ParseStatement));
                     break;
                 case TokenKind.EndOfTemplate:
                     if (endTags is not null)

@@ -11,6 +11,8 @@ internal sealed class Frame(RenderContext context, Frame? parent, Dictionary<str
 
     public RenderContext Context { get; } = context;
 
+    public Frame? Parent { get; } = parent;
+
     public bool TryLookup(string name, out object? value)
     {
         for (var frame = this; frame is not null; frame = frame.Parent)
@@ -21,8 +23,6 @@ internal sealed class Frame(RenderContext context, Frame? parent, Dictionary<str
         value = null;
         return false;
     }
-
-    public Frame? Parent { get; } = parent;
 
     public object? Lookup(string name) => TryLookup(name, out var value) ? value : Undefined.ForName(name);
 

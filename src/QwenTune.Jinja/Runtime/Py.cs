@@ -26,6 +26,7 @@ internal static class Py
         LoopContext => "LoopContext",
         Macro => "Macro",
         BoundMethod => "builtin_function_or_method",
+        GlobalFunction => "function",
         PySlice => "slice",
         _ => value.GetType().Name,
     };
@@ -83,7 +84,34 @@ internal static class Py
         return builder.ToString();
     }
 
+    // Containers being printed on this thread: a namespace can hold itself, and Python prints the cycle as {...}.
+    [ThreadStatic]
+    private static HashSet<object>? _printing;
+
     private static void AppendRepr(StringBuilder builder, object? value)
+    {
+        if (value is List<object?> or object?[] or Dictionary<string, object?>)
+        {
+            _printing ??= new HashSet<object>(ReferenceEqualityComparer.Instance);
+            if (!_printing.Add(value))
+            {
+                builder.Append(value is Dictionary<string, object?> ? "{...}" : value is List<object?> ? "[...]" : "(...)");
+                return;
+            }
+            try
+            {
+                AppendReprUnguarded(builder, value);
+            }
+            finally
+            {
+                _printing.Remove(value);
+            }
+            return;
+        }
+        AppendReprUnguarded(builder, value);
+    }
+
+    private static void AppendReprUnguarded(StringBuilder builder, object? value)
     {
         switch (value)
         {
@@ -104,7 +132,7 @@ internal static class Py
                 break;
             case Namespace ns:
                 builder.Append("<Namespace ");
-                AppendDictRepr(builder, ns.Attributes);
+                AppendRepr(builder, ns.Attributes);
                 builder.Append('>');
                 break;
             case LoopContext loop:
@@ -113,11 +141,20 @@ internal static class Py
             case Macro macro:
                 builder.Append("<Macro ").Append(Repr(macro.Name)).Append('>');
                 break;
+            case GlobalFunction function:
+                builder.Append("<function ").Append(function.Name).Append('>');
+                break;
             case BoundMethod method:
                 builder.Append("<built-in method ").Append(method.Name).Append(" of ").Append(TypeName(method.Receiver)).Append(" object>");
                 break;
-            default:
+            case PySlice slice:
+                builder.Append("slice(").Append(Repr(slice.Start)).Append(", ").Append(Repr(slice.Stop)).Append(", ").Append(Repr(slice.Step)).Append(')');
+                break;
+            case null or bool or long or double:
                 builder.Append(Str(value));
+                break;
+            default:
+                builder.Append('<').Append(TypeName(value)).Append(" object>");
                 break;
         }
     }
@@ -386,6 +423,7 @@ internal static class Py
             (string x, string y) => x + y,
             (List<object?> x, List<object?> y) => new List<object?>(x.Concat(y)),
             (object?[] x, object?[] y) => x.Concat(y).ToArray(),
+            (string or List<object?> or object?[], _) => throw new JinjaError($"can only concatenate {TypeName(a)} (not \"{TypeName(b)}\") to {TypeName(a)}"),
             _ => throw Unsupported("+", a, b),
         };
     }
@@ -414,9 +452,14 @@ internal static class Py
         throw Unsupported("*", a, b);
     }
 
+    private const long MaxRepeatedLength = 100_000_000;
+
     private static object Repeat(object sequence, long times)
     {
-        var count = (int)Math.Clamp(times, 0, 1_000_000);
+        var length = sequence switch { string s => s.Length, List<object?> l => l.Count, _ => ((object?[])sequence).Length };
+        if (times > 0 && length > 0 && times > MaxRepeatedLength / length)
+            throw new JinjaError($"repetition would make a sequence of more than {MaxRepeatedLength} items");
+        var count = (int)Math.Max(times, 0);
         return sequence switch
         {
             string s => string.Concat(Enumerable.Repeat(s, count)),
@@ -456,9 +499,9 @@ internal static class Py
 
     public static object? Modulo(object? a, object? b)
     {
-        FailIfUndefined(a, b);
         if (a is string format)
             return PyFormat.Percent(format, b);
+        FailIfUndefined(a, b);
         if (IsInteger(a) && IsInteger(b))
         {
             var (x, y) = (AsInteger(a), AsInteger(b));
@@ -527,9 +570,15 @@ internal static class Py
         }
         if (!IsNumber(a) || !IsNumber(b))
             throw Unsupported("**", a, b);
-        if (AsDouble(a) == 0 && AsDouble(b) < 0)
+        var (baseValue, exponent) = (AsDouble(a), AsDouble(b));
+        if (baseValue == 0 && exponent < 0)
             throw new JinjaError("0.0 cannot be raised to a negative power");
-        return Math.Pow(AsDouble(a), AsDouble(b));
+        var result = Math.Pow(baseValue, exponent);
+        if (double.IsInfinity(result) && double.IsFinite(baseValue) && double.IsFinite(exponent))
+            throw new JinjaError("(34, 'Numerical result out of range')");
+        if (double.IsNaN(result) && !double.IsNaN(baseValue) && !double.IsNaN(exponent))
+            throw new JinjaError("a negative number to a fractional power is complex, which templates cannot use");
+        return result;
     }
 
     public static object? Negate(object? value) => value switch
@@ -600,17 +649,17 @@ internal static class Py
     /// <summary><c>obj[key]</c> as Jinja resolves it: the item first, then (for a string key) the attribute.</summary>
     public static object? GetItem(object? obj, object? key)
     {
+        if (obj is Undefined undefined)
+            throw undefined.Fail();
+        if (key is PySlice slice)
+            return Slice(obj, slice);
         switch (obj)
         {
-            case Undefined u:
-                throw u.Fail();
             case Dictionary<string, object?> dict:
                 if (key is string name)
                     return dict.TryGetValue(name, out var value) ? value : GetAttribute(obj, name);
                 return Undefined.ForItem(obj, key);
             case List<object?> or object?[] or string:
-                if (key is PySlice slice)
-                    return Slice(obj, slice);
                 if (IsInteger(key))
                     return Index(obj, AsInteger(key));
                 return key is string attribute ? GetAttribute(obj, attribute) : Undefined.ForItem(obj, key);
@@ -640,8 +689,18 @@ internal static class Py
         };
     }
 
-    public static object Slice(object sequence, PySlice slice)
+    /// <summary>
+    /// <c>obj[a:b:c]</c>. Jinja compiles slices to plain Python subscription, not to its forgiving getitem,
+    /// so slicing something that is not a sequence raises instead of giving Undefined.
+    /// </summary>
+    public static object Slice(object? sequence, PySlice slice)
     {
+        if (sequence is not (string or List<object?> or object?[]))
+        {
+            throw sequence is Dictionary<string, object?>
+                ? new JinjaError("unhashable type: 'slice'")
+                : new JinjaError($"'{TypeName(sequence)}' object is not subscriptable");
+        }
         IReadOnlyList<object?> items = sequence switch
         {
             string s when !HasSurrogates(s) => [],

@@ -72,7 +72,8 @@ internal static class PyFormat
             };
             builder.Append(Pad(text, width ?? 0, flags.Contains('-') ? '<' : '>', flags.Contains('0') && type is not ('s' or 'r') ? '0' : ' '));
         }
-        if (mapping is null && next < values.Count)
+        // CPython skips this check when the argument supports item access (list, dict, Undefined), tuple aside.
+        if (arguments is not (List<object?> or Undefined) && mapping is null && next < values.Count)
             throw new JinjaError("not all arguments converted during string formatting");
         return builder.ToString();
     }

@@ -53,6 +53,23 @@ public sealed class ChatTemplateFixtureTests
         Assert.Contains(lines, l => l["extra"]!.AsObject().ContainsKey("enable_thinking"));
     }
 
+    [Fact]
+    public void One_template_renders_the_same_from_many_threads()
+    {
+        var template = LoadTemplate("qwen3");
+        var conversations = JsonNode.Parse(File.ReadAllText(Fixtures.File("chat-templates", "conversations.json")))!.AsObject();
+        var contexts = conversations.Select(c => new Dictionary<string, object?>
+        {
+            ["messages"] = JinjaValue.FromJson(c.Value),
+            ["add_generation_prompt"] = true,
+        }).ToList();
+        var sequential = contexts.Select(template.Render).ToList();
+        var parallel = new string[contexts.Count * 50];
+        Parallel.For(0, parallel.Length, i => parallel[i] = template.Render(contexts[i % contexts.Count]));
+        for (var i = 0; i < parallel.Length; i++)
+            Assert.Equal(sequential[i % contexts.Count], parallel[i]);
+    }
+
     internal static Template LoadTemplate(string tokenizer)
     {
         var config = JsonNode.Parse(File.ReadAllText(Fixtures.File("tokenizers", tokenizer, "tokenizer_config.json")))!;

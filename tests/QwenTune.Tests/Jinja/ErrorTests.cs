@@ -9,8 +9,11 @@ public sealed class ErrorTests
     [Theory]
     [InlineData("{{ 'a' < 1 }}", "'<' not supported between instances of 'str' and 'int'")]
     [InlineData("{{ 1 + 'a' }}", "unsupported operand type(s) for +: 'int' and 'str'")]
+    [InlineData("{{ 'a' + 1 }}", "can only concatenate str (not \"int\") to str")]
+    [InlineData("{{ lst + 'a' }}", "can only concatenate list (not \"str\") to list")]
     [InlineData("{{ 1 / 0 }}", "division by zero")]
     [InlineData("{{ 1 // 0 }}", "integer division or modulo by zero")]
+    [InlineData("{{ d.a * 2.0 ** 10000 }}", "(34, 'Numerical result out of range')")]
     [InlineData("{{ -lst|length }}", "bad operand type for unary -: 'list'")]
     [InlineData("{{ 5|length }}", "object of type 'int' has no len()")]
     [InlineData("{% for x in 5 %}{% endfor %}", "'int' object is not iterable")]
@@ -18,6 +21,11 @@ public sealed class ErrorTests
     [InlineData("{{ 1 in 'abc' }}", "'in <string>' requires string as left operand, not int")]
     [InlineData("{{ 'a'.split('') }}", "empty separator")]
     [InlineData("{{ 5|items|list }}", "Can only get item pairs from a mapping.")]
+    // Jinja compiles slices to plain Python subscription: slicing a non-sequence variable raises.
+    [InlineData("{{ d.a[1:] }}", "'int' object is not subscriptable")]
+    [InlineData("{{ d[:1] }}", "unhashable type: 'slice'")]
+    [InlineData("{{ u[1:] }}", "'u' is undefined")]
+    [InlineData("{{ (2)|indent }}", "unsupported operand type(s) for +=: 'int' and 'str'")]
     [InlineData("{{ '{} {0}'.format(1) }}", "cannot switch from manual field specification to automatic field numbering")]
     public void Runtime_errors_carry_Python_messages(string template, string expected)
     {
@@ -33,6 +41,23 @@ public sealed class ErrorTests
         Assert.Equal("boom: 3", error.Reason);
         Assert.Equal(new SourcePosition(3, 6), error.Position);
         Assert.Equal("chat:3:6: boom: 3", error.Message);
+    }
+
+    [Fact]
+    public void Pathological_nesting_is_a_syntax_error_not_a_stack_overflow()
+    {
+        var deep = new string('(', 5000) + "1" + new string(')', 5000);
+        var error = Assert.Throws<TemplateSyntaxException>(() => Template.Parse("{{ " + deep + " }}"));
+        Assert.Contains("nested more than", error.Reason);
+        Assert.Throws<TemplateSyntaxException>(() => Template.Parse("{{ " + string.Concat(Enumerable.Repeat("not ", 5000)) + "1 }}"));
+        Assert.Throws<TemplateSyntaxException>(() => Template.Parse(string.Concat(Enumerable.Repeat("{% if 1 %}", 5000))));
+    }
+
+    [Fact]
+    public void A_namespace_holding_itself_prints_like_Python_instead_of_recursing()
+    {
+        // Python Jinja2: <Namespace {'me': <Namespace {...}>}>
+        Assert.Equal("<Namespace {'me': <Namespace {...}>}>", Render("{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}"));
     }
 
     [Fact]
@@ -70,6 +95,7 @@ public sealed class ErrorTests
     [InlineData("{{ x ", 1, 1, "tag is never closed")]
     [InlineData("{% set 1 = 2 %}", 1, 8, "can only assign to")]
     [InlineData("{{ }}", 1, 4, "expected an expression")]
+    [InlineData("{% if x %}{% set y %}{% endif %}", 1, 25, "unexpected 'endif': the innermost open block is 'set' (opened at 1:14), which expects 'endset'")]
     public void Syntax_errors_fail_at_parse_time_with_position(string source, int line, int column, string reasonStart)
     {
         var error = Assert.Throws<TemplateSyntaxException>(() => Template.Parse(source, "tpl"));

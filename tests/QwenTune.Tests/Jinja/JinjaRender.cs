@@ -5,7 +5,7 @@ namespace QwenTune.Tests.Jinja;
 /// <summary>
 /// Shared helpers. <see cref="Standard"/> is the context the InlineData expectations were checked against
 /// with Python Jinja2 3.1.6 under Hugging Face's environment (ImmutableSandboxedEnvironment, trim_blocks,
-/// lstrip_blocks, loopcontrols, HF's tojson/raise_exception) — see tests/QwenTune.Tests/Jinja/README.md.
+/// lstrip_blocks, loopcontrols, HF's tojson/raise_exception) — see reference/README.md beside this file.
 /// </summary>
 internal static class JinjaRender
 {

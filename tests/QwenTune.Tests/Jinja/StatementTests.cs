@@ -42,6 +42,8 @@ public sealed class StatementTests
     [InlineData("{% macro f(n) %}{% if n > 0 %}{{ n }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(3) }}", "321")]
     [InlineData("{% macro m(a) %}[{{ a }}]{% endmacro %}{{ m() }}", "[]")]
     [InlineData("{{ range(3)|list }} {{ range(1, 10, 3)|list }} {{ range(3, 0, -1)|list }} {{ range(0)|list }}", "[0, 1, 2] [1, 4, 7] [3, 2, 1] []")]
+    // Hugging Face's globals are defined values, which Llama 3.x templates test before use.
+    [InlineData("{{ strftime_now is defined }} {{ raise_exception is defined }} {{ range is callable }} {{ nosuch is defined }}", "True True True False")]
     [InlineData("{{ dict(a=1, b='x') }} {{ dict({'c': 2}, d=3) }}", "{'a': 1, 'b': 'x'} {'c': 2, 'd': 3}")]
     public void Statements_behave_as_in_Jinja2(string template, string expected) =>
         Assert.Equal(expected, Render(template));

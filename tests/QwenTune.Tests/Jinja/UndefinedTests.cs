@@ -15,6 +15,7 @@ public sealed class UndefinedTests
     [InlineData("{{ u is defined }} {{ u == u }} {{ u != 1 }} {{ 'a' in u }} {{ u in [1] }} {{ u|length }} {{ u|list }}", "False True True False False 0 []")]
     [InlineData("{{ u ~ 'a' }} {{ u|string }}|{{ u|upper }}|{{ u|first }}|{{ u|join }}|{{ u|default('D') }}", "a ||||D")]
     [InlineData("{% for x in u %}x{% else %}empty{% endfor %}", "empty")]
+    [InlineData("{{ u|sum }} {{ u|min }}|{{ u|wordcount }} {{ u|e }}|{{ u is callable }} {{ u|items|list }} {{ u|sort }}", "0 |0 |True [] []")]
     [InlineData("{{ msgs[0].reasoning_content is defined and msgs[0].reasoning_content is not none }}", "False")]
     public void Undefined_is_harmless_where_Jinja2_allows_it(string template, string expected) =>
         Assert.Equal(expected, Render(template));
@@ -28,6 +29,10 @@ public sealed class UndefinedTests
     [InlineData("{{ -u }}", "'u' is undefined")]
     [InlineData("{{ u < 1 }}", "'u' is undefined")]
     [InlineData("{{ u|tojson }}", "Object of type Undefined is not JSON serializable")]
+    [InlineData("{{ [1, d.zz]|tojson }}", "Object of type Undefined is not JSON serializable")]
+    [InlineData("{{ u|int }}", "'u' is undefined")]
+    [InlineData("{{ u|float }}", "'u' is undefined")]
+    [InlineData("{{ u|abs }}", "bad operand type for abs(): 'Undefined'")]
     public void Undefined_used_as_a_value_fails_like_Jinja2(string template, string expected)
     {
         var error = Assert.Throws<TemplateRuntimeException>(() => Render(template));
