@@ -9,6 +9,7 @@ namespace QwenTune.Training;
 public sealed record TrainerParts(
     TrainingArguments Args,
     TrainingPlan Plan,
+    ILrSchedule Schedule,
     MicroBatchSource Batches,
     StepRunner Steps,
     Func<EvalResult>? Evaluate,
@@ -26,8 +27,7 @@ public sealed class Trainer(TrainerParts parts)
 
     public TrainSummary Train(TrainerState state)
     {
-        var schedule = new LrSchedule(_args.LrSchedulerType, _args.LearningRate,
-            LrSchedule.WarmupStepsFor(_args.WarmupSteps, _args.WarmupRatio, _plan.TotalSteps), _plan.TotalSteps);
+        var schedule = parts.Schedule;
         var logEvery = Interval(_args.LoggingSteps);
         var saveEvery = _args.SaveStrategy == "steps" ? Interval(_args.SaveSteps) : 0;
         var evalEvery = _args.EvalStrategy == "steps" ? Interval(_args.EvalSteps ?? _args.LoggingSteps) : 0;
