@@ -5,8 +5,9 @@ namespace QwenTune.Training;
 /// <summary>
 /// Next-token loss over target tokens: logits at position t predict label t+1; labels of -100 are ignored.
 /// Logits are computed only at positions whose next label is a target (prompt and padding positions never
-/// touch the vocabulary matrix), and the cross entropy runs in float32 whatever the model dtype, as
-/// Hugging Face's loss upcasts logits.
+/// touch the vocabulary matrix), in blocks that are never all in memory at once
+/// (<see cref="FusedLinearCrossEntropy"/>), and the cross entropy runs in float32 whatever the model dtype,
+/// as Hugging Face's loss upcasts logits.
 /// </summary>
 public static class CausalLmLoss
 {
@@ -18,8 +19,8 @@ public static class CausalLmLoss
     /// </summary>
     /// <param name="hidden">(B, T, C) final hidden states.</param>
     /// <param name="labels">(B, T) int64 labels aligned with the inputs (not shifted).</param>
-    /// <param name="lmHead">hidden (N, C) to logits (N, V).</param>
-    public static (Tensor NllSum, long TargetCount) NllSum(Tensor hidden, Tensor labels, Func<Tensor, Tensor> lmHead)
+    /// <param name="lmHeadWeight">(V, C): the output embedding (lm_head.weight, or embed_tokens.weight when tied).</param>
+    public static (Tensor NllSum, long TargetCount) NllSum(Tensor hidden, Tensor labels, Tensor lmHeadWeight)
     {
         using var scope = NewDisposeScope();
         var shiftedLabels = labels[.., 1..];                                   // (B, T-1)
@@ -29,8 +30,7 @@ public static class CausalLmLoss
             return (zeros(1, ScalarType.Float32, hidden.device).sum().MoveToOuterDisposeScope(), 0);
         var targetHidden = hidden[.., ..^1].SelectRows(isTarget);      // (N, C)
         var targets = shiftedLabels.masked_select(isTarget);                   // (N)
-        var logits = lmHead(targetHidden).to(ScalarType.Float32);             // (N, V)
-        var nll = nn.functional.cross_entropy(logits, targets, reduction: nn.Reduction.Sum);
+        var nll = FusedLinearCrossEntropy.NllSum(targetHidden, lmHeadWeight, targets);
         return (nll.MoveToOuterDisposeScope(), targetCount);
     }
 

@@ -34,7 +34,7 @@ public static class Evaluator
                 using var cpuBatch = collator.Collate(chunk.Select(i => examples[i]).ToList());
                 using var batch = cpuBatch.To(model.Device);
                 var hidden = model.Hidden(batch.InputIds, batch.AttentionMask);
-                var (nll, count) = CausalLmLoss.NllSum(hidden, batch.Labels, model.Logits);
+                var (nll, count) = CausalLmLoss.NllSum(hidden, batch.Labels, model.LmHeadWeight);
                 nllSum += nll.to(ScalarType.Float64).item<double>();
                 targets += count;
             }

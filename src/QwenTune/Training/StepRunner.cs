@@ -40,7 +40,7 @@ public sealed class StepRunner(QwenForCausalLM model, IParameterUpdater updater,
         using var scope = NewDisposeScope();
         using var onDevice = batch.To(model.Device);
         var hidden = model.Hidden(onDevice.InputIds, onDevice.AttentionMask);
-        var (nll, _) = CausalLmLoss.NllSum(hidden, onDevice.Labels, model.Logits);
+        var (nll, _) = CausalLmLoss.NllSum(hidden, onDevice.Labels, model.LmHeadWeight);
         (nll * weight).backward();
         return nll.item<float>();
     }

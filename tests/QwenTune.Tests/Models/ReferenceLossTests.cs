@@ -35,7 +35,7 @@ public sealed class ReferenceLossTests
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
             var hidden = model.Hidden(tensor(ids).unsqueeze(0));
-            var (nll, count) = CausalLmLoss.NllSum(hidden, tensor(labels).unsqueeze(0), model.Logits);
+            var (nll, count) = CausalLmLoss.NllSum(hidden, tensor(labels).unsqueeze(0), model.LmHeadWeight);
             Assert.Equal(expected.GetProperty("tokens").GetInt64(), count);
             var loss = nll.item<float>() / count;
             var relative = Math.Abs(loss - expected.GetProperty("loss").GetDouble()) / expected.GetProperty("loss").GetDouble();

@@ -12,7 +12,7 @@ public sealed class GradientCheckpointingTests
         foreach (var p in model.parameters())
             p.grad = null;
         var hidden = model.Hidden(ids);
-        var (nll, count) = CausalLmLoss.NllSum(hidden, labels, model.Logits);
+        var (nll, count) = CausalLmLoss.NllSum(hidden, labels, model.LmHeadWeight);
         (nll / count).backward();
         return model.named_parameters()
             .Where(p => p.parameter.grad is not null)
