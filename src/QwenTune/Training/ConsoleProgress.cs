@@ -3,8 +3,9 @@ using System.Text.Json.Nodes;
 namespace QwenTune.Training;
 
 /// <summary>
-/// Shows training progress: on a terminal a live bar (step/total, loss, lr, tokens/s, ETA) on stderr;
-/// otherwise one plain line per log row. Log rows also go to stdout as JSON lines for tools to read.
+/// Shows training progress: on a terminal a live bar (step/total, loss, lr, tokens/s, ETA) on stderr.
+/// Log rows go to stdout as JSON lines (Hugging Face prints them as dicts), one per logging step, which is
+/// what a log file or a pipe gets.
 /// </summary>
 public sealed class ConsoleProgress(bool live) : ITrainerCallback
 {
@@ -46,8 +47,6 @@ public sealed class ConsoleProgress(bool live) : ITrainerCallback
         if (live)
             Console.Error.Write("\r\u001b[K");   // clear the bar; it is redrawn after the next step
         Console.Out.WriteLine(entry.ToJsonString());
-        if (!live)
-            Console.Error.WriteLine(string.Join("  ", entry.Select(kv => $"{kv.Key} {kv.Value}")));
     }
 
     public void OnSave(string checkpointDirectory)

@@ -1,0 +1,57 @@
+using QwenTune.Checkpoints;
+using QwenTune.Configuration;
+using QwenTune.Models;
+using QwenTune.Runtime;
+using TorchSharp;
+
+namespace QwenTune.Cli.Commands;
+
+/// <summary>Bakes a LoRA adapter into its base model: W + scaling * B @ A, written as a Hugging Face model folder.</summary>
+internal sealed class MergeCommand : ICommand
+{
+    public string Name => "merge";
+
+    public string Summary => "Merge a LoRA adapter into its base model and write a Hugging Face model folder (--output_dir).";
+
+    public int Run(IReadOnlyList<string> args)
+    {
+        if (CommandRunner.Parse(this, args, typeof(ModelArguments), typeof(TrainingArguments)) is not [ModelArguments model, TrainingArguments training])
+            return 0;
+        var adapter = model.AdapterNameOrPath ?? throw new UsageException("--adapter_name_or_path is required.");
+        if (!args.Any(a => a.StartsWith("--output_dir", StringComparison.Ordinal)))
+            throw new UsageException("--output_dir is required: where the merged model is written.");
+        var environment = ComputeEnvironment.Resolve(model.Device, training.Bf16, fp16: false, training.TorchThreads);
+        var loaded = LoadedModel.Load(model.ModelNameOrPath, environment);
+        if (Path.GetFullPath(training.OutputDir) == Path.GetFullPath(loaded.Directory))
+            throw new QwenTuneException("--output_dir must differ from the base model folder: merging never overwrites the base.");
+        loaded.ApplyAdapter(adapter);
+        // Merge in float32 (unless --bf16), then store in the base model's own dtype, as PEFT's merge_and_unload keeps it.
+        var merged = Merge(loaded.Model);
+        merged.to(StorageDtype(merged.Config.TorchDtype, environment.Dtype));
+        PretrainedModel.Save(merged, training.OutputDir, ShardSize.Parse(model.MaxShardSize), loaded.Directory);
+        Console.Error.WriteLine($"qwentune merge: wrote {training.OutputDir} ({loaded.Directory} + {adapter})");
+        return 0;
+    }
+
+    private static TorchSharp.torch.ScalarType StorageDtype(string? torchDtype, TorchSharp.torch.ScalarType fallback) => torchDtype switch
+    {
+        "bfloat16" => TorchSharp.torch.ScalarType.BFloat16,
+        "float16" => TorchSharp.torch.ScalarType.Float16,
+        "float32" => TorchSharp.torch.ScalarType.Float32,
+        _ => fallback,
+    };
+
+    private static QwenForCausalLM Merge(QwenForCausalLM model)
+    {
+        using var noGrad = TorchSharp.torch.no_grad();
+        foreach (var (_, module) in model.named_modules())
+        {
+            if (module is QwenLinear { HasLora: true, Weight: { } weight } layer)
+            {
+                using var mergedWeight = layer.MergedWeight();
+                weight.copy_(mergedWeight);
+            }
+        }
+        return model;
+    }
+}
