@@ -7,7 +7,7 @@ namespace QwenTune.Configuration;
 /// <summary>
 /// Binds `--flag value` arguments to immutable arguments records, the way Hugging Face's HfArgumentParser
 /// binds dataclasses: `--x value`, `--x=value`, booleans as `--x True|False` or a bare `--x`, lists as
-/// `--x a b c` or `--x a,b,c`. Unknown flags fail with the closest valid name.
+/// `--x a b c` or `--x a,b,c`; a repeated flag's last value wins. Unknown flags fail with the closest valid name.
 /// </summary>
 public sealed class HfArgumentParser
 {
@@ -36,7 +36,6 @@ public sealed class HfArgumentParser
     {
         var instances = _groups.Select(g => Activator.CreateInstance(g)
             ?? throw new InvalidOperationException($"{g.Name} needs a parameterless constructor")).ToArray();
-        var seen = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < args.Count; i++)
         {
             var token = args[i];
@@ -53,8 +52,7 @@ public sealed class HfArgumentParser
             name = name.Replace('-', '_');
             if (!_options.TryGetValue(name, out var target))
                 throw new QwenTuneException($"unknown option --{name}{Suggestion(name)}; run with --help for the list.");
-            if (!seen.Add(target.Option.Name))
-                throw new QwenTuneException($"option --{target.Option.Name} is given twice.");
+            // As with argparse (and so Hugging Face), a repeated flag's last value wins.
             var values = new List<string>();
             if (inlineValue is not null)
                 values.Add(inlineValue);

@@ -69,7 +69,10 @@ public sealed class Trainer(TrainerParts parts)
             if (IsDue(state.GlobalStep, evalEvery) || (epochEnded && _args.EvalStrategy == "epoch"))
                 RunEvaluation(state);
             if (IsDue(state.GlobalStep, saveEvery) || (epochEnded && _args.SaveStrategy == "epoch"))
-                Notify(c => c.OnSave(parts.Checkpoints.SaveCheckpoint(state.GlobalStep, state)));
+            {
+                var saved = parts.Checkpoints.SaveCheckpoint(state.GlobalStep, state);
+                Notify(c => c.OnSave(saved));
+            }
         }
         var summary = new TrainSummary(runSteps > 0 ? runLossSum / runSteps : double.NaN, clock.Elapsed.TotalSeconds,
             runSamples, runTokens, runSteps, Memory.PeakRssBytes(), _args.OutputDir);

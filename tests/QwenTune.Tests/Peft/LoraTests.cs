@@ -2,7 +2,6 @@ using System.Text.Json;
 using QwenTune.Checkpoints;
 using QwenTune.Models;
 using QwenTune.Peft;
-using QwenTune.Tests.Checkpoints;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,4 +1,4 @@
-namespace QwenTune.Tests.Checkpoints;
+namespace QwenTune.Tests;
 
 /// <summary>A fresh folder under the system temp directory, deleted on dispose.</summary>
 internal sealed class TempFolder : IDisposable

@@ -1,0 +1,92 @@
+using QwenTune.Checkpoints;
+using static TorchSharp.torch;
+
+namespace QwenTune.Tests.Training;
+
+public sealed class TrainingSessionTests
+{
+    [Fact]
+    public void Batch_of_four_equals_four_accumulated_batches_of_one()
+    {
+        using var fixture = new TrainingFixture();
+        TrainingRuns.Train(TrainingRuns.Common(fixture, fixture.Output("b4"),
+            "--max_steps", "2", "--per_device_train_batch_size", "4", "--gradient_accumulation_steps", "1"));
+        TrainingRuns.Train(TrainingRuns.Common(fixture, fixture.Output("b1"),
+            "--max_steps", "2", "--per_device_train_batch_size", "1", "--gradient_accumulation_steps", "4"));
+        var wide = TrainingRuns.Weights(fixture.Output("b4"));
+        var accumulated = TrainingRuns.Weights(fixture.Output("b1"));
+        var initial = TrainingRuns.Weights(fixture.ModelDir);
+        foreach (var (name, tensor) in wide)
+        {
+            var difference = (tensor - accumulated[name]).abs().max().item<float>();
+            // Float error, amplified by Adam's normalisation, stays far below one update (learning rate 1e-2).
+            Assert.True(tensor.allclose(accumulated[name], rtol: 1e-4, atol: 2e-5), $"{name} differs between batch 4 x 1 and 1 x 4 by {difference}");
+            Assert.False(tensor.eq(initial[name]).all().item<bool>(), $"{name} did not train");
+        }
+        // Adam is invariant to a constant gradient scale, so compare what it would hide: loss and pre-clip gradient norm.
+        var wideLog = TrainingRuns.LoggedRows(fixture.Output("b4"));
+        var accumulatedLog = TrainingRuns.LoggedRows(fixture.Output("b1"));
+        Assert.Equal(2, wideLog.Count);
+        for (var i = 0; i < 2; i++)
+        {
+            Assert.Equal(wideLog[i].Loss, accumulatedLog[i].Loss, 1e-5 * wideLog[i].Loss);
+            Assert.Equal(wideLog[i].GradNorm, accumulatedLog[i].GradNorm, 1e-4 * wideLog[i].GradNorm);
+        }
+    }
+
+    [Fact]
+    public void Lora_run_resumed_from_a_checkpoint_continues_the_same_trajectory()
+    {
+        using var fixture = new TrainingFixture();
+        string[] lora = ["--use_lora", "True", "--lora_r", "4", "--lora_dropout", "0.1", "--max_steps", "4",
+                         "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "2", "--save_strategy", "steps", "--save_steps", "2"];
+        var uninterrupted = fixture.Output("straight");
+        TrainingRuns.Train([.. TrainingRuns.Common(fixture, uninterrupted), .. lora]);
+        // The same run, cut after its step-2 checkpoint: only checkpoint-2 survives, so the rerun must resume from it.
+        var resumed = fixture.Output("resumed");
+        Directory.CreateDirectory(resumed);
+        CopyFolder(Path.Combine(uninterrupted, "checkpoint-2"), Path.Combine(resumed, "checkpoint-2"));
+        TrainingRuns.Train([.. TrainingRuns.Common(fixture, resumed), .. lora]);
+
+        Assert.Equal(TrainingRuns.LoggedLosses(uninterrupted), TrainingRuns.LoggedLosses(resumed));
+        Assert.Equal(4, TrainingRuns.LoggedLosses(resumed).Count);
+        var expected = TrainingRuns.Weights(uninterrupted, "adapter_model.safetensors");
+        var actual = TrainingRuns.Weights(resumed, "adapter_model.safetensors");
+        Assert.Equal(expected.Keys.Order(), actual.Keys.Order());
+        foreach (var (name, tensor) in expected)
+            Assert.True(tensor.eq(actual[name]).all().item<bool>(), $"{name} differs after resume");
+    }
+
+    [Fact]
+    public void Qlora_loss_falls()
+    {
+        using var fixture = new TrainingFixture(samples: 4, initializerRange: 0.5);
+        var output = fixture.Output("qlora");
+        TrainingRuns.Train([.. TrainingRuns.Common(fixture, output), "--use_lora", "True", "--q_lora", "True", "--lora_r", "8",
+            "--lora_alpha", "32", "--lora_dropout", "0", "--num_train_epochs", "12", "--per_device_train_batch_size", "4", "--learning_rate", "5e-2"]);
+        var losses = TrainingRuns.LoggedLosses(output);
+        Assert.Equal(12, losses.Count);
+        Assert.True(losses[^1].Loss < losses[0].Loss - 1.0, $"Q-LoRA loss went from {losses[0].Loss} to {losses[^1].Loss}");
+        Assert.True(File.Exists(Path.Combine(output, "adapter_model.safetensors")));
+        Assert.False(File.Exists(Path.Combine(output, "model.safetensors")), "a Q-LoRA run writes the adapter, not the base");
+    }
+
+    [Fact]
+    public void Output_dir_that_cannot_be_created_is_reported_before_training()
+    {
+        using var fixture = new TrainingFixture(samples: 2);
+        var blocker = fixture.Output("a-file");
+        File.WriteAllText(blocker, "not a folder");
+        var error = Assert.Throws<QwenTuneException>(() =>
+            TrainingRuns.Train(TrainingRuns.Common(fixture, Path.Combine(blocker, "out"), "--max_steps", "1")));
+        Assert.Contains("is not writable", error.Message);
+        Assert.Contains(blocker, error.Message);
+    }
+
+    private static void CopyFolder(string source, string destination)
+    {
+        Directory.CreateDirectory(destination);
+        foreach (var file in Directory.GetFiles(source))
+            File.Copy(file, Path.Combine(destination, Path.GetFileName(file)));
+    }
+}
