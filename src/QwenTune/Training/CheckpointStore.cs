@@ -37,9 +37,11 @@ public sealed class CheckpointStore(
     private const string TrainerStateFile = "trainer_state.json";
     private const string ArgsFile = "training_args.json";
 
-    /// <summary>Test hook: seconds to pause after the files are written and before the rename (fault injection).</summary>
-    private static readonly double PauseBeforeRename =
-        double.TryParse(Environment.GetEnvironmentVariable("QWENTUNE_TEST_PAUSE_IN_SAVE"), System.Globalization.CultureInfo.InvariantCulture, out var s) ? s : 0;
+    /// <summary>
+    /// Fault-injection hook for tests: QWENTUNE_TEST_PAUSE_IN_SAVE=STEP:SECONDS pauses the save of checkpoint-STEP
+    /// after all its files are written and before the rename, so a test can kill the process mid-save.
+    /// </summary>
+    private static readonly (int Step, double Seconds)? PauseInSave = ParsePauseHook(Environment.GetEnvironmentVariable("QWENTUNE_TEST_PAUSE_IN_SAVE"));
 
     /// <summary>Fails early, before any training, if output_dir cannot be created or written.</summary>
     public static void EnsureWritable(string outputDir)
@@ -80,20 +82,20 @@ public sealed class CheckpointStore(
             AtomicFile.WriteAllText(Path.Combine(temporary, SchedulerFile), new JsonObject { ["last_step"] = step }.ToJsonString() + "\n");
             AtomicFile.WriteAllText(Path.Combine(temporary, ArgsFile), trainingArgs.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
             AtomicFile.WriteAllText(Path.Combine(temporary, TrainerStateFile), state.ToJson() + "\n");
-            if (PauseBeforeRename > 0)
+            if (PauseInSave is { } pause && pause.Step == step)
             {
-                Console.Error.WriteLine($"[test hook] checkpoint-{step} written to {temporary}; pausing {PauseBeforeRename}s before the rename");
-                Thread.Sleep(TimeSpan.FromSeconds(PauseBeforeRename));
+                Console.Error.WriteLine($"[test hook] checkpoint-{step} written to {temporary}; pausing {pause.Seconds}s before the rename");
+                Thread.Sleep(TimeSpan.FromSeconds(pause.Seconds));
             }
             if (Directory.Exists(final))
                 Directory.Delete(final, recursive: true);   // the same step saved again after a resume
             Directory.Move(temporary, final);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or QwenTuneException)
         {
             TryDelete(temporary);
             throw new QwenTuneException(
-                $"could not write checkpoint-{step} in '{outputDir}': {e.Message}. Earlier checkpoints are untouched; free space or fix permissions, then rerun to resume.");
+                $"could not write checkpoint-{step} in '{outputDir}': {e.Message.TrimEnd('.')}. Earlier checkpoints are untouched; free space or fix permissions, then rerun to resume.");
         }
         Prune(state);
         return final;
@@ -119,7 +121,7 @@ public sealed class CheckpointStore(
             AtomicFile.WriteAllText(Path.Combine(outputDir, "train_results.json"), results.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
             AtomicFile.WriteAllText(Path.Combine(outputDir, ArgsFile), trainingArgs.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or QwenTuneException)
         {
             throw new QwenTuneException($"could not write the final model into '{outputDir}': {e.Message}. The checkpoints in it are untouched.");
         }
@@ -183,6 +185,16 @@ public sealed class CheckpointStore(
             .Where(c => c.Step >= 0)
             .OrderBy(c => c.Step)
             .ToList();
+
+    private static (int, double)? ParsePauseHook(string? value)
+    {
+        var parts = value?.Split(':');
+        return parts is [var step, var seconds]
+               && int.TryParse(step, out var s)
+               && double.TryParse(seconds, System.Globalization.CultureInfo.InvariantCulture, out var d)
+            ? (s, d)
+            : null;
+    }
 
     private static void TryDelete(string path)
     {
