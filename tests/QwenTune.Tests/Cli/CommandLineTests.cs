@@ -1,0 +1,87 @@
+using System.Text.Json;
+using QwenTune.Tests.Training;
+
+namespace QwenTune.Tests.Cli;
+
+/// <summary>The qwentune executable: exit codes and messages a person sees.</summary>
+public sealed class CommandLineTests
+{
+    [Fact]
+    public void Unknown_flag_exits_2_naming_the_closest_flag()
+    {
+        var (code, _, stderr) = CliProcess.Run("train", "--learning_rat", "1e-4");
+        Assert.Equal(2, code);
+        Assert.Contains("did you mean --learning_rate?", stderr);
+        Assert.DoesNotContain("   at ", stderr);
+    }
+
+    [Fact]
+    public void Bad_data_exits_1_listing_file_and_line()
+    {
+        using var fixture = new TrainingFixture(samples: 2);
+        var data = fixture.Output("bad.jsonl");
+        File.WriteAllText(data, "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}]}\nnot json\n");
+        var (code, _, stderr) = CliProcess.Run("train", "--model_name_or_path", fixture.ModelDir, "--data_path", data, "--output_dir", fixture.Output("o"));
+        Assert.Equal(1, code);
+        Assert.Contains($"{data}:1: no assistant turn", stderr);
+        Assert.Contains($"{data}:2: malformed JSON", stderr);
+        Assert.DoesNotContain("   at ", stderr);
+        Assert.False(Directory.Exists(fixture.Output("o")) && Directory.EnumerateFileSystemEntries(fixture.Output("o")).Any(e => !e.EndsWith("probe")));
+    }
+
+    [Fact]
+    public void Pickle_checkpoints_are_refused_with_a_conversion_hint()
+    {
+        using var folder = new TempFolder();
+        File.Copy(Fixtures.File("models", "tiny-qwen2", "config.json"), folder.File("config.json"));
+        File.Copy(Fixtures.File("tokenizers", "qwen2.5", "tokenizer.json"), folder.File("tokenizer.json"));
+        File.Copy(Fixtures.File("tokenizers", "qwen2.5", "tokenizer_config.json"), folder.File("tokenizer_config.json"));
+        File.WriteAllBytes(folder.File("pytorch_model.bin"), [0x80, 0x02]);
+        var data = folder.File("d.jsonl");
+        File.WriteAllText(data, "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}, {\"role\": \"assistant\", \"content\": \"y\"}]}\n");
+        var (code, _, stderr) = CliProcess.Run("eval", "--model_name_or_path", folder.Path, "--data_path", data);
+        Assert.Equal(1, code);
+        Assert.Contains("pytorch_model.bin", stderr);
+        Assert.Contains("safe_serialization=True", stderr);
+    }
+
+    [Fact]
+    public void Fp16_on_cpu_is_refused_with_the_reason()
+    {
+        using var fixture = new TrainingFixture(samples: 2);
+        var (code, _, stderr) = CliProcess.Run("train", "--model_name_or_path", fixture.ModelDir, "--data_path", fixture.DataPath,
+            "--output_dir", fixture.Output("o"), "--fp16", "True", "--device", "cpu");
+        Assert.Equal(1, code);
+        Assert.Contains("--fp16 needs CUDA", stderr);
+    }
+
+    [Fact]
+    public void Tokenize_answers_one_line_per_line()
+    {
+        var (code, stdout, stderr) = CliProcess.Run(["tokenize", "--model_name_or_path", Fixtures.File("tokenizers", "qwen3")],
+            "{\"text\": \"Hello, world!\"}\n{\"text\": \"<think>\"}\n", null);
+        Assert.True(code == 0, stderr);
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, lines.Length);
+        Assert.Equal([9707, 11, 1879, 0], JsonDocument.Parse(lines[0]).RootElement.GetProperty("input_ids").Deserialize<int[]>()!);
+        Assert.Equal([151667], JsonDocument.Parse(lines[1]).RootElement.GetProperty("input_ids").Deserialize<int[]>()!);
+    }
+
+    [Fact]
+    public void Eval_loss_does_not_depend_on_the_batch_size()
+    {
+        using var fixture = new TrainingFixture();
+        double Loss(string batch)
+        {
+            var (code, stdout, stderr) = CliProcess.Run("eval", "--model_name_or_path", fixture.ModelDir, "--data_path", fixture.DataPath,
+                "--per_device_eval_batch_size", batch);
+            Assert.True(code == 0, stderr);
+            using var json = JsonDocument.Parse(stdout);
+            Assert.Equal(12, json.RootElement.GetProperty("eval_samples").GetInt32());
+            return json.RootElement.GetProperty("eval_loss").GetDouble();
+        }
+        var one = Loss("1");
+        Assert.Equal(one, Loss("5"), 1e-5 * one);
+        Assert.Equal(one, Loss("12"), 1e-5 * one);
+    }
+}
