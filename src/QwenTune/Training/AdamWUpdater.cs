@@ -55,29 +55,35 @@ public sealed class AdamWUpdater : IParameterUpdater
 
     public StepResult Step(double learningRate, double maxGradNorm, double lossScale = 1.0)
     {
-        using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var grads = new Tensor[_parameters.Count];
-        var sumOfSquares = zeros(1, ScalarType.Float64, _parameters[0].Parameter.device);
-        for (var i = 0; i < _parameters.Count; i++)
+        // Two passes, each parameter in its own dispose scope, so that at most one parameter's float32 temporaries
+        // are alive at a time (one scope around everything would hold a float32 copy of every gradient at once).
+        using var sumOfSquares = zeros(1, ScalarType.Float64, _parameters[0].Parameter.device);
+        foreach (var p in _parameters)
         {
-            var p = _parameters[i].Parameter;
-            var grad = p.grad ?? zeros_like(p);
+            using var scope = NewDisposeScope();
+            if (p.Parameter.grad is not { } grad)
+                continue;
             if (_collectives.WorldSize > 1)
                 _collectives.AllReduceSum(grad);
-            grads[i] = grad.to(ScalarType.Float32);
-            if (lossScale != 1.0)
-                grads[i] = grads[i] / lossScale;
-            sumOfSquares += grads[i].pow(2).sum().to(ScalarType.Float64);
+            sumOfSquares.add_(grad.to(ScalarType.Float32).square().sum().to(ScalarType.Float64));
         }
-        var norm = Math.Sqrt(sumOfSquares.item<double>());
+        var norm = Math.Sqrt(sumOfSquares.item<double>()) / lossScale;
         if (!double.IsFinite(norm))
             return new StepResult(norm, Skipped: true);
         // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below one.
         var clip = maxGradNorm > 0 ? Math.Min(1.0, maxGradNorm / (norm + 1e-6)) : 1.0;
         StepCount++;
         for (var i = 0; i < _parameters.Count; i++)
-            Update(i, clip == 1.0 ? grads[i] : grads[i] * clip, learningRate);
+        {
+            using var scope = NewDisposeScope();
+            var p = _parameters[i].Parameter;
+            var grad = p.grad is { } g ? g.to(ScalarType.Float32, copy: true) : zeros(p.shape, ScalarType.Float32, p.device);
+            var factor = clip / lossScale;
+            if (factor != 1.0)
+                grad.mul_(factor);
+            Update(i, grad, learningRate);
+        }
         return new StepResult(norm, Skipped: false);
     }
 
@@ -93,7 +99,7 @@ public sealed class AdamWUpdater : IParameterUpdater
         _expAvgSq[i].mul_(_options.Beta2).addcmul_(grad, grad, 1.0 - _options.Beta2);
         var biasCorrection1 = 1.0 - Math.Pow(_options.Beta1, StepCount);
         var biasCorrection2Sqrt = Math.Sqrt(1.0 - Math.Pow(_options.Beta2, StepCount));
-        var denominator = (_expAvgSq[i].sqrt() / biasCorrection2Sqrt).add_(_options.Epsilon);
+        var denominator = _expAvgSq[i].sqrt().div_(biasCorrection2Sqrt).add_(_options.Epsilon);
         target.addcdiv_(_expAvg[i], denominator, -learningRate / biasCorrection1);
         if (_masters[i] is { } master)
             parameter.copy_(master);

@@ -52,6 +52,26 @@ public sealed class LoraTests
         Assert.True(layer.LoraA.weight!.abs().max().item<float>() <= 1 / Math.Sqrt(6));
     }
 
+    [Fact]
+    public void Lora_dropout_drops_the_configured_fraction_in_training_only()
+    {
+        var layer = new QwenLinear(2000, 1, hasBias: false, ScalarType.Float32, CPU);
+        using var noGrad = no_grad();
+        layer.Weight!.zero_();
+        layer.AddLora(Config with { Dropout = 0.25, R = 1, Alpha = 1 }, new Generator(1));
+        // A = identity on the first input only is not possible with r = 1, so probe through B(A(x)) with A = 1, B = 1.
+        layer.LoraA!.weight!.fill_(1.0);
+        layer.LoraB!.weight!.fill_(1.0);
+        var x = ones([400, 2000]);
+        layer.train();
+        var trained = layer.call(x);                       // each row: (number kept) / (1 - p)
+        var kept = trained / (1.0 / 0.75);
+        Assert.Equal(0.75 * 2000, kept.mean().item<float>(), 2000 * 0.002);
+        Assert.True(kept.sub(kept.round()).abs().max().item<float>() < 1e-2, "outputs must be whole counts of kept inputs, rescaled");
+        layer.eval();
+        Assert.True(layer.call(x).eq(2000f).all().item<bool>(), "no dropout in eval mode");
+    }
+
     [Theory]
     [InlineData("qwen2")]
     [InlineData("qwen3")]
