@@ -21,6 +21,7 @@ public sealed class QwenLinear : nn.Module<Tensor, Tensor>
     private Linear? _loraA;
     private Linear? _loraB;
     private double _loraDropout;
+    private Generator? _generator;
 
     public QwenLinear(long inFeatures, long outFeatures, bool hasBias, ScalarType dtype, Device device, bool quantized = false)
         : base(nameof(QwenLinear))
@@ -72,6 +73,8 @@ public sealed class QwenLinear : nn.Module<Tensor, Tensor>
     /// <summary>
     /// Adds a LoRA adapter as PEFT initialises it: A ~ kaiming_uniform(a = sqrt(5)), B = 0, so the layer's output
     /// is unchanged until B trains. Adapter weights are float32 (PEFT's autocast_adapter_dtype) whatever the base.
+    /// <paramref name="generator"/> draws the initialisation and, later, the dropout masks: a run's own generator
+    /// keeps its randomness reproducible whatever else in the process uses libtorch's global one.
     /// </summary>
     public void AddLora(LoraConfig config, Generator? generator = null)
     {
@@ -87,6 +90,7 @@ public sealed class QwenLinear : nn.Module<Tensor, Tensor>
             _loraB.weight!.zero_();
         }
         _loraDropout = config.Dropout;
+        _generator = generator;
         LoraScaling = config.Scaling;
         register_module("lora_A", _loraA);
         register_module("lora_B", _loraB);
@@ -102,7 +106,7 @@ public sealed class QwenLinear : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var x = input.to(ScalarType.Float32);
         if (training && _loraDropout > 0)
-            x = Dropout(x, _loraDropout);
+            x = Dropout(x, _loraDropout, _generator);
         var update = _loraB.call(_loraA.call(x)) * LoraScaling;   // (..., out) in float32
         return (output + update.to(output.dtype)).MoveToOuterDisposeScope();
     }
@@ -125,10 +129,10 @@ public sealed class QwenLinear : nn.Module<Tensor, Tensor>
     /// 6.5 ns per element on CPU, which made LoRA's input dropout a third of a step; this draws the same
     /// distribution (drop probability rounded to 1/65536) in two thirds of the time.
     /// </summary>
-    private static Tensor Dropout(Tensor x, double p)
+    private static Tensor Dropout(Tensor x, double p, Generator? generator)
     {
         var dropped = (long)Math.Round(p * 65536);
-        using var draws = randint(-32768, 32768, x.shape, dtype: ScalarType.Int16, device: x.device);
+        using var draws = randint(-32768L, 32768L, x.shape, ScalarType.Int16, x.device, generator: generator);
         using var keep = draws.ge(-32768 + dropped);
         return x.mul(keep).mul_(65536.0 / (65536 - dropped));
     }

@@ -41,6 +41,12 @@ public sealed class QwenModel : nn.Module<Tensor, Tensor?, Tensor>
     /// </summary>
     public bool InputRequiresGrad { get; set; }
 
+    /// <summary>
+    /// The generator behind the model's random draws in training (LoRA dropout), or null when nothing is random.
+    /// Checkpointed layers replay its state when they recompute, and checkpoints save it.
+    /// </summary>
+    public Generator? RandomGenerator { get; set; }
+
     /// <param name="inputIds">(B, T) token ids.</param>
     /// <param name="attentionMask">(B, T), 1 for real tokens, 0 for padding; null when there is none.</param>
     /// <returns>(B, T, C) final hidden states after the last norm.</returns>

@@ -6,7 +6,8 @@ namespace QwenTune.Peft;
 /// <summary>
 /// Turns a model into a LoRA model as PEFT's get_peft_model does: adapters on the target projections, every
 /// base weight frozen, and the biases that --lora_bias names left trainable (all: every bias; lora_only:
-/// the biases of adapted layers). Adapters are drawn from a generator seeded by the run's seed.
+/// the biases of adapted layers). Adapters are initialised, and their dropout masks drawn, from the model's own
+/// random generator (<see cref="QwenModel.RandomGenerator"/>), seeded by the run's seed.
 /// </summary>
 public static class LoraInjector
 {
@@ -14,6 +15,7 @@ public static class LoraInjector
     {
         config.Validate();
         var generator = new Generator((ulong)seed, model.Device);
+        model.Model.RandomGenerator = generator;
         var adapted = new List<(string, QwenLinear)>();
         foreach (var (name, module) in model.named_modules())
         {

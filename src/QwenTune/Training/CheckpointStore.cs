@@ -25,6 +25,7 @@ public sealed class CheckpointStore(
     string outputDir,
     IModelWriter modelWriter,
     IParameterUpdater updater,
+    Generator? modelGenerator,
     DynamicLossScaler? scaler,
     int? saveTotalLimit,
     JsonObject trainingArgs) : ICheckpointStore
@@ -145,8 +146,15 @@ public sealed class CheckpointStore(
                     int.Parse(optimizer.Metadata.GetValueOrDefault("loss_scale_clean_steps") ?? "0", System.Globalization.CultureInfo.InvariantCulture));
         }
         using (var rng = SafeTensorsReader.Open(Path.Combine(checkpoint, RngFile)))
-        using (var cpuState = rng.Read("cpu"))
-            set_rng_state(cpuState);
+        {
+            using (var cpuState = rng.Read("cpu"))
+                set_rng_state(cpuState);
+            if (modelGenerator is not null)
+            {
+                using var modelState = rng.Read("model");
+                modelGenerator.set_state(modelState);
+            }
+        }
         return state;
     }
 
@@ -161,10 +169,14 @@ public sealed class CheckpointStore(
         SafeTensorsWriter.Write(Path.Combine(directory, OptimizerFile), updater.StateTensors(), metadata);
     }
 
-    private static void WriteRng(string directory)
+    private void WriteRng(string directory)
     {
         using var state = get_rng_state();
-        SafeTensorsWriter.Write(Path.Combine(directory, RngFile), [new("cpu", state)]);
+        using var modelState = modelGenerator?.get_state();
+        List<KeyValuePair<string, Tensor>> states = [new("cpu", state)];
+        if (modelState is not null)
+            states.Add(new("model", modelState));
+        SafeTensorsWriter.Write(Path.Combine(directory, RngFile), states);
     }
 
     private void Prune(TrainerState state)

@@ -18,7 +18,7 @@ public sealed class CheckpointedLayer : autograd.SingleTensorFunction<Checkpoint
     public static void Enable(QwenModel model)
     {
         model.LayerRunner = (layer, hidden, inputs) => hidden.requires_grad
-            ? apply(layer, hidden, inputs)
+            ? apply(layer, hidden, inputs, model)
             : layer.call(hidden, inputs);
     }
 
@@ -30,13 +30,15 @@ public sealed class CheckpointedLayer : autograd.SingleTensorFunction<Checkpoint
         var layer = (QwenDecoderLayer)vars[0];
         var hidden = (Tensor)vars[1];
         var inputs = (AttentionInputs)vars[2];
+        var generator = ((QwenModel)vars[3]).RandomGenerator;
         List<Tensor> saved = [hidden, inputs.Cos, inputs.Sin];
         if (inputs.Mask is not null)
             saved.Add(inputs.Mask);
         ctx.save_for_backward(saved);
         ctx.save_data("layer", layer);
+        ctx.save_data("generator", generator);
         // Kept as managed bytes: a tensor made here would die with the caller's dispose scope before backward.
-        using (var rng = get_rng_state())
+        using (var rng = generator?.get_state() ?? get_rng_state())
             ctx.save_data("rng", rng.bytes.ToArray());
         using var noGrad = no_grad();
         return layer.call(hidden, inputs);
@@ -46,11 +48,12 @@ public sealed class CheckpointedLayer : autograd.SingleTensorFunction<Checkpoint
     {
         var saved = ctx.get_saved_variables();
         var layer = (QwenDecoderLayer)ctx.get_data("layer");
+        var generator = (Generator?)ctx.get_data("generator");
         var inputs = new AttentionInputs(saved[1], saved[2], saved.Count > 3 ? saved[3] : null);
         var input = saved[0].detach().requires_grad_(true);
-        using var currentRng = get_rng_state();
+        using var currentRng = generator?.get_state() ?? get_rng_state();
         using (var forwardRng = tensor((byte[])ctx.get_data("rng"), ScalarType.Byte))
-            set_rng_state(forwardRng);
+            SetState(generator, forwardRng);
         try
         {
             using var enableGrad = enable_grad();
@@ -59,8 +62,16 @@ public sealed class CheckpointedLayer : autograd.SingleTensorFunction<Checkpoint
         }
         finally
         {
-            set_rng_state(currentRng);
+            SetState(generator, currentRng);
         }
-        return [null!, input.grad!, null!];
+        return [null!, input.grad!, null!, null!];
+    }
+
+    private static void SetState(Generator? generator, Tensor state)
+    {
+        if (generator is null)
+            set_rng_state(state);
+        else
+            generator.set_state(state);
     }
 }

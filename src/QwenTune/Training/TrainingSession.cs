@@ -60,7 +60,7 @@ public static class TrainingSession
         IModelWriter writer = loraConfig is null
             ? new FullModelWriter(loaded.Model, loaded.Directory, Checkpoints.ShardSize.Parse(model.MaxShardSize))
             : new AdapterWriter(loaded.Model, loraConfig, loaded.Directory);
-        var store = new CheckpointStore(training.OutputDir, writer, updater, scaler, training.SaveTotalLimit,
+        var store = new CheckpointStore(training.OutputDir, writer, updater, loaded.Model.Model.RandomGenerator, scaler, training.SaveTotalLimit,
             ArgumentsJson(model, data, training, lora));
 
         var plan = TrainingPlan.For(trainData.Count, training, collectives.WorldSize);

@@ -72,6 +72,24 @@ public sealed class LoraTests
         Assert.True(layer.call(x).eq(2000f).all().item<bool>(), "no dropout in eval mode");
     }
 
+    [Fact]
+    public void Dropout_masks_come_from_the_model_generator_not_the_global_one()
+    {
+        Tensor TrainingOutput(bool disturbGlobalRng)
+        {
+            var model = TinyModels.Create(TinyModels.Qwen2());
+            LoraInjector.Apply(model, Config with { Dropout = 0.3 }, seed: 5);
+            RandomiseB(model);
+            model.train();
+            if (disturbGlobalRng)
+                randn(1000).Dispose();
+            using var noGrad = no_grad();
+            return model.call(Ids);
+        }
+        var quiet = TrainingOutput(false);
+        Assert.True(quiet.eq(TrainingOutput(true)).all().item<bool>());
+    }
+
     [Theory]
     [InlineData("qwen2")]
     [InlineData("qwen3")]
