@@ -72,7 +72,8 @@ public sealed class QwenLinear : nn.Module<Tensor, Tensor>
 
     /// <summary>
     /// Adds a LoRA adapter as PEFT initialises it: A ~ kaiming_uniform(a = sqrt(5)), B = 0, so the layer's output
-    /// is unchanged until B trains. Adapter weights are float32 (PEFT's autocast_adapter_dtype) whatever the base.
+    /// is unchanged until B trains. Adapter weights are float32 (PEFT's autocast_adapter_dtype) whatever the base;
+    /// they compute in the activations' dtype.
     /// <paramref name="generator"/> draws the initialisation and, later, the dropout masks: a run's own generator
     /// keeps its randomness reproducible whatever else in the process uses libtorch's global one.
     /// </summary>
@@ -104,11 +105,12 @@ public sealed class QwenLinear : nn.Module<Tensor, Tensor>
         if (_loraA is null || _loraB is null)
             return output;
         using var scope = NewDisposeScope();
-        var x = input.to(ScalarType.Float32);
-        if (training && _loraDropout > 0)
-            x = Dropout(x, _loraDropout, _generator);
-        var update = _loraB.call(_loraA.call(x)) * LoraScaling;   // (..., out) in float32
-        return (output + update.to(output.dtype)).MoveToOuterDisposeScope();
+        // The adapter weights are float32 masters; the products run in the activations' dtype, as under Hugging Face's
+        // bf16 autocast (casting r x in and out x r matrices is cheap, casting every activation to float32 is not).
+        var x = training && _loraDropout > 0 ? Dropout(input, _loraDropout, _generator) : input;
+        var down = nn.functional.linear(x, _loraA.weight!.to(input.dtype));                   // (..., r)
+        var update = nn.functional.linear(down, _loraB.weight!.to(input.dtype)) * LoraScaling; // (..., out)
+        return (output + update).MoveToOuterDisposeScope();
     }
 
     /// <summary>The dense weight with the adapter folded in: W + scaling * B @ A, in the weight's dtype.</summary>
