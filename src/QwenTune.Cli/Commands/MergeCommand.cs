@@ -27,19 +27,11 @@ internal sealed class MergeCommand : ICommand
         loaded.ApplyAdapter(adapter);
         // Merge in float32 (unless --bf16), then store in the base model's own dtype, as PEFT's merge_and_unload keeps it.
         var merged = Merge(loaded.Model);
-        merged.to(StorageDtype(merged.Config.TorchDtype, environment.Dtype));
+        merged.to(PretrainedModel.ParseDtype(merged.Config.TorchDtype, environment.Dtype));
         PretrainedModel.Save(merged, training.OutputDir, ShardSize.Parse(model.MaxShardSize), loaded.Directory);
         Console.Error.WriteLine($"qwentune merge: wrote {training.OutputDir} ({loaded.Directory} + {adapter})");
         return 0;
     }
-
-    private static TorchSharp.torch.ScalarType StorageDtype(string? torchDtype, TorchSharp.torch.ScalarType fallback) => torchDtype switch
-    {
-        "bfloat16" => TorchSharp.torch.ScalarType.BFloat16,
-        "float16" => TorchSharp.torch.ScalarType.Float16,
-        "float32" => TorchSharp.torch.ScalarType.Float32,
-        _ => fallback,
-    };
 
     private static QwenForCausalLM Merge(QwenForCausalLM model)
     {

@@ -23,24 +23,33 @@ public static class PretrainedModel
     public static QwenForCausalLM Load(string directory, ScalarType dtype, Device device, QwenModelOptions? modelOptions = null)
     {
         var config = QwenConfig.FromDirectory(directory);
-        using var checkpoint = HfCheckpoint.Open(directory);
         var model = new QwenForCausalLM(config, dtype, device, modelOptions);
+        LoadWeights(model, directory);
+        return model;
+    }
+
+    /// <summary>
+    /// Loads a Hugging Face checkpoint into an existing model, strictly: every base-model key must be there with its
+    /// shape. LoRA adapters are not part of a model checkpoint and are left as they are.
+    /// </summary>
+    public static void LoadWeights(QwenForCausalLM model, string directory)
+    {
+        using var checkpoint = HfCheckpoint.Open(directory);
         var quantized = model.named_modules()
             .Where(m => m.module is QwenLinear { IsQuantized: true })
             .ToDictionary(m => m.name + ".weight", m => (QwenLinear)m.module);
         // A tied model has no lm_head module; some exporters still store the (identical) tensor.
-        List<string> ignored = ["*rotary_emb.inv_freq", .. quantized.Keys];
-        if (config.TieWordEmbeddings)
+        List<string> ignored = ["*rotary_emb.inv_freq", "*.lora_A.weight", "*.lora_B.weight", .. quantized.Keys];
+        if (model.Config.TieWordEmbeddings)
             ignored.Add("lm_head.weight");
         checkpoint.LoadInto(model, new StrictLoadOptions { Ignored = ignored });
         foreach (var (key, layer) in quantized)
         {
             if (checkpoint.Find(key) is null)
                 throw new QwenTuneException($"{directory}: the checkpoint has no tensor '{key}'.");
-            using var weight = checkpoint.ReadTensor(key, dtype);
+            using var weight = checkpoint.ReadTensor(key, model.Dtype);
             layer.SetQuantizedWeight(weight);
         }
-        return model;
     }
 
     /// <summary>
@@ -68,8 +77,7 @@ public static class PretrainedModel
         var generation = Path.Combine(directory, "generation_config.json");
         if (!File.Exists(generation))
         {
-            var json = new JsonObject { ["bos_token_id"] = config.BosTokenId, ["eos_token_id"] = config.EosTokenId?.DeepClone() };
-            AtomicFile.WriteAllText(generation, json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+            AtomicFile.WriteJson(generation, new JsonObject { ["bos_token_id"] = config.BosTokenId, ["eos_token_id"] = config.EosTokenId?.DeepClone() });
         }
     }
 
@@ -91,5 +99,14 @@ public static class PretrainedModel
         ScalarType.BFloat16 => "bfloat16",
         ScalarType.Float16 => "float16",
         _ => "float32",
+    };
+
+    /// <summary>config.json's torch_dtype as a ScalarType, or <paramref name="fallback"/> when absent or unknown.</summary>
+    public static ScalarType ParseDtype(string? torchDtype, ScalarType fallback) => torchDtype switch
+    {
+        "bfloat16" => ScalarType.BFloat16,
+        "float16" => ScalarType.Float16,
+        "float32" => ScalarType.Float32,
+        _ => fallback,
     };
 }

@@ -43,6 +43,12 @@ public static class AtomicFile
         Write(path, stream => stream.Write(bytes.Span));
 
     /// <summary>Writes UTF-8 text without a byte order mark, as Python's json.dump does.</summary>
+    /// <summary>Writes JSON indented, with a final newline, atomically.</summary>
+    public static void WriteJson(string path, System.Text.Json.Nodes.JsonNode json) =>
+        WriteAllText(path, json.ToJsonString(IndentedJson) + "\n");
+
+    private static readonly System.Text.Json.JsonSerializerOptions IndentedJson = new() { WriteIndented = true };
+
     public static void WriteAllText(string path, string text) =>
         WriteAllBytes(path, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false).GetBytes(text));
 

@@ -35,12 +35,12 @@ public static class PeftAdapter
         Directory.CreateDirectory(directory);
         var state = AdapterState(model, config).ToList();
         SafeTensorsWriter.Write(Path.Combine(directory, WeightsFileName), state, new Dictionary<string, string> { ["format"] = "pt" });
-        AtomicFile.WriteAllText(Path.Combine(directory, ConfigFileName), ConfigJson(config, baseModelNameOrPath));
+        AtomicFile.WriteJson(Path.Combine(directory, ConfigFileName), ConfigJson(config, baseModelNameOrPath));
     }
 
-    public static string ConfigJson(LoraConfig config, string? baseModelNameOrPath)
+    public static JsonObject ConfigJson(LoraConfig config, string? baseModelNameOrPath)
     {
-        var json = new JsonObject
+        return new JsonObject
         {
             ["alpha_pattern"] = new JsonObject(),
             ["auto_mapping"] = null,
@@ -63,7 +63,6 @@ public static class PeftAdapter
             ["use_dora"] = false,
             ["use_rslora"] = config.UseRslora,
         };
-        return json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
     }
 
     /// <summary>Reads adapter_config.json, refusing what this implementation cannot honour.</summary>

@@ -81,7 +81,7 @@ public sealed class CheckpointStore(
             WriteOptimizer(temporary);
             WriteRng(temporary);
             AtomicFile.WriteAllText(Path.Combine(temporary, SchedulerFile), new JsonObject { ["last_step"] = step }.ToJsonString() + "\n");
-            AtomicFile.WriteAllText(Path.Combine(temporary, ArgsFile), trainingArgs.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+            AtomicFile.WriteJson(Path.Combine(temporary, ArgsFile), trainingArgs);
             AtomicFile.WriteAllText(Path.Combine(temporary, TrainerStateFile), state.ToJson() + "\n");
             if (PauseInSave is { } pause && pause.Step == step)
             {
@@ -119,8 +119,8 @@ public sealed class CheckpointStore(
                 ["train_tokens"] = summary.Tokens,
                 ["peak_rss_bytes"] = summary.PeakRssBytes,
             };
-            AtomicFile.WriteAllText(Path.Combine(outputDir, "train_results.json"), results.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
-            AtomicFile.WriteAllText(Path.Combine(outputDir, ArgsFile), trainingArgs.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+            AtomicFile.WriteJson(Path.Combine(outputDir, "train_results.json"), results);
+            AtomicFile.WriteJson(Path.Combine(outputDir, ArgsFile), trainingArgs);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or QwenTuneException)
         {

@@ -9,14 +9,7 @@ public sealed class FullModelWriter(QwenForCausalLM model, string sourceDirector
 {
     public void WriteModel(string directory) => PretrainedModel.Save(model, directory, maxShardSize, sourceDirectory);
 
-    public void ReadModel(string directory)
-    {
-        using var checkpoint = HfCheckpoint.Open(directory);
-        List<string> ignored = ["*rotary_emb.inv_freq", "*.lora_A.weight", "*.lora_B.weight"];
-        if (model.Config.TieWordEmbeddings)
-            ignored.Add("lm_head.weight");
-        checkpoint.LoadInto(model, new StrictLoadOptions { Ignored = ignored });
-    }
+    public void ReadModel(string directory) => PretrainedModel.LoadWeights(model, directory);
 }
 
 /// <summary>LoRA and Q-LoRA: checkpoints and the final output hold the PEFT adapter (plus tokenizer files), not the base.</summary>
