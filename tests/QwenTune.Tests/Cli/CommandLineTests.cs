@@ -68,6 +68,31 @@ public sealed class CommandLineTests
     }
 
     [Fact]
+    public void Merged_model_scores_the_same_as_base_plus_adapter()
+    {
+        using var fixture = new TrainingFixture(initializerRange: 0.5);
+        var adapter = fixture.Output("adapter");
+        var (trained, _, trainErr) = CliProcess.Run(["train", .. TrainingRuns.Common(fixture, adapter, "--use_lora", "True", "--lora_r", "4", "--max_steps", "3")], null, null);
+        Assert.True(trained == 0, trainErr);
+        var merged = fixture.Output("merged");
+        var (code, _, stderr) = CliProcess.Run("merge", "--model_name_or_path", fixture.ModelDir, "--adapter_name_or_path", adapter, "--output_dir", merged);
+        Assert.True(code == 0, stderr);
+        Assert.True(File.Exists(Path.Combine(merged, "model.safetensors")));
+        Assert.True(File.Exists(Path.Combine(merged, "tokenizer.json")));
+        double Loss(params string[] extra)
+        {
+            var (c, stdout, err) = CliProcess.Run(["eval", "--data_path", fixture.DataPath, .. extra], null, null);
+            Assert.True(c == 0, err);
+            return JsonDocument.Parse(stdout).RootElement.GetProperty("eval_loss").GetDouble();
+        }
+        var withAdapter = Loss("--model_name_or_path", fixture.ModelDir, "--adapter_name_or_path", adapter);
+        var baked = Loss("--model_name_or_path", merged);
+        var baseOnly = Loss("--model_name_or_path", fixture.ModelDir);
+        Assert.Equal(withAdapter, baked, 1e-4 * withAdapter);
+        Assert.True(Math.Abs(baseOnly - withAdapter) > 1e-3, "the adapter must change the loss");
+    }
+
+    [Fact]
     public void Eval_loss_does_not_depend_on_the_batch_size()
     {
         using var fixture = new TrainingFixture();

@@ -83,6 +83,42 @@ public sealed class TrainingSessionTests
         Assert.Contains(blocker, error.Message);
     }
 
+    [Fact]
+    public void Evaluation_runs_on_schedule_and_old_checkpoints_are_pruned()
+    {
+        using var fixture = new TrainingFixture();
+        var output = fixture.Output("eval");
+        TrainingRuns.Train([.. TrainingRuns.Common(fixture, output), "--max_steps", "4", "--per_device_train_batch_size", "2",
+            "--eval_data_path", fixture.DataPath, "--eval_strategy", "steps", "--eval_steps", "2",
+            "--save_strategy", "steps", "--save_steps", "1", "--save_total_limit", "2"]);
+        var state = QwenTune.Training.TrainerState.FromFile(Path.Combine(output, "trainer_state.json"));
+        var evals = state.LogHistory.Where(e => e["eval_loss"] is not null).ToList();
+        Assert.Equal([2, 4], evals.Select(e => (int)e["step"]!));
+        Assert.True((double)evals[1]["eval_loss"]! < (double)evals[0]["eval_loss"]!, "training on the eval data must lower its loss");
+        Assert.Equal(12, (int)evals[0]["eval_samples"]!);
+        Assert.Equal((double)evals[1]["eval_loss"]!, state.BestMetric);
+        // save_total_limit 2 keeps the two newest (the best, step 4, among them).
+        Assert.Equal(["checkpoint-3", "checkpoint-4"], Directory.GetDirectories(output, "checkpoint-*").Select(Path.GetFileName).Order());
+    }
+
+    [Fact]
+    public void Lora_weight_path_starts_from_an_existing_adapter()
+    {
+        using var fixture = new TrainingFixture();
+        var first = fixture.Output("first");
+        TrainingRuns.Train([.. TrainingRuns.Common(fixture, first), "--use_lora", "True", "--lora_r", "4", "--max_steps", "2"]);
+        // A learning rate of zero leaves the loaded adapter as it was, so what is saved is what was loaded.
+        var second = fixture.Output("second");
+        TrainingRuns.Train([.. TrainingRuns.Common(fixture, second), "--use_lora", "True", "--lora_weight_path", first,
+            "--max_steps", "1", "--learning_rate", "0"]);
+        var loaded = TrainingRuns.Weights(first, "adapter_model.safetensors");
+        var saved = TrainingRuns.Weights(second, "adapter_model.safetensors");
+        Assert.Equal(loaded.Keys.Order(), saved.Keys.Order());
+        Assert.Contains(loaded.Values, t => t.abs().sum().item<float>() > 0 && t.shape[1] == 4);   // a trained B
+        foreach (var (name, tensor) in loaded)
+            Assert.True(tensor.eq(saved[name]).all().item<bool>(), name);
+    }
+
     private static void CopyFolder(string source, string destination)
     {
         Directory.CreateDirectory(destination);

@@ -1,0 +1,59 @@
+using System.Text.Json;
+using QwenTune.Checkpoints;
+using static TorchSharp.torch;
+
+namespace QwenTune.Tests.Checkpoints;
+
+public sealed class PretrainedModelTests
+{
+    [Fact]
+    public void Sharded_save_loads_back_bit_identical_with_hf_companion_files()
+    {
+        using var folder = new TempFolder();
+        var model = PretrainedModel.Load(Fixtures.File("models", "tiny-qwen3"), ScalarType.BFloat16, CPU);
+        var output = folder.File("saved");
+        PretrainedModel.Save(model, output, maxShardSize: 4_000_000, sourceDirectory: Fixtures.File("tokenizers", "qwen3"));
+
+        var shards = Directory.GetFiles(output, "model-*-of-*.safetensors");
+        Assert.True(shards.Length >= 3, $"expected several shards, got {shards.Length}");
+        Assert.True(File.Exists(Path.Combine(output, "model.safetensors.index.json")));
+        Assert.False(File.Exists(Path.Combine(output, "model.safetensors")));
+        foreach (var name in new[] { "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json" })
+            Assert.True(File.Exists(Path.Combine(output, name)), name);
+        using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "config.json")));
+        Assert.Equal("bfloat16", config.RootElement.GetProperty("torch_dtype").GetString());
+        Assert.Equal(16, config.RootElement.GetProperty("head_dim").GetInt32());
+        Assert.Equal("Qwen3ForCausalLM", config.RootElement.GetProperty("architectures")[0].GetString());
+
+        var reloaded = PretrainedModel.Load(output, ScalarType.BFloat16, CPU);
+        var original = model.state_dict();
+        foreach (var (name, tensor) in reloaded.state_dict())
+            Assert.True(tensor.eq(original[name]).all().item<bool>(), $"{name} changed in the round trip");
+        Assert.Equal(original.Count, reloaded.state_dict().Count);
+    }
+
+    [Fact]
+    public void Quantised_loading_stores_nf4_projections_that_compute_like_their_dequantised_weights()
+    {
+        var nf4 = PretrainedModel.Load(Fixtures.File("models", "tiny-qwen2"), ScalarType.Float32, CPU,
+            new QwenTune.Models.QwenModelOptions { QuantizeLinears = true });
+        Assert.DoesNotContain(nf4.state_dict().Keys, k => k.EndsWith("proj.weight", StringComparison.Ordinal));
+        Assert.Contains("model.layers.0.self_attn.q_proj.bias", nf4.state_dict().Keys);
+        Assert.Equal(ScalarType.Float32, nf4.state_dict()["model.norm.weight"].dtype);
+
+        // Reference: the dense model with each projection replaced by an independent quantise-dequantise of the file's weight.
+        var reference = PretrainedModel.Load(Fixtures.File("models", "tiny-qwen2"), ScalarType.Float32, CPU);
+        using var noGrad = no_grad();
+        foreach (var (name, parameter) in reference.named_parameters())
+        {
+            if (!name.EndsWith("proj.weight", StringComparison.Ordinal))
+                continue;
+            using var quantized = QwenTune.Quantization.Nf4Tensor.Quantize(parameter.to(ScalarType.Float32));
+            parameter.copy_(quantized.Dequantize(ScalarType.Float32));
+        }
+        var ids = tensor(new long[] { 151644, 872, 198, 9707, 11, 1879, 0, 151645 }).unsqueeze(0);
+        var expected = reference.call(ids).to(ScalarType.Float32);
+        var actual = nf4.call(ids).to(ScalarType.Float32);
+        Assert.True(actual.allclose(expected, rtol: 1e-4, atol: 1e-4), $"max difference {(actual - expected).abs().max().item<float>()}");
+    }
+}
