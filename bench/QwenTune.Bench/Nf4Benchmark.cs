@@ -1,3 +1,4 @@
+using QwenTune.Models;
 using System.Diagnostics;
 using QwenTune.Quantization;
 using TorchSharp;
@@ -6,7 +7,7 @@ using static TorchSharp.torch;
 namespace QwenTune.Bench;
 
 /// <summary>
-/// NF4 on a 4096x4096 weight: quantise and dequantise throughput, storage, and an Nf4Linear forward+backward (input
+/// NF4 on a 4096x4096 weight: quantise and dequantise throughput, storage, and a quantized QwenLinear forward+backward (input
 /// gradient only, as under Q-LoRA) against a bf16 Linear with a frozen weight. Args: [tokens] (default 1024).
 /// </summary>
 internal sealed class Nf4Benchmark : IBenchmark
@@ -16,7 +17,7 @@ internal sealed class Nf4Benchmark : IBenchmark
 
     public string Name => "nf4";
 
-    public string Description => "NF4 quantise/dequantise params/s, bytes/param, Nf4Linear fwd+bwd vs bf16 Linear";
+    public string Description => "NF4 quantise/dequantise params/s, bytes/param, quantized QwenLinear fwd+bwd vs bf16 Linear";
 
     public object Run(IReadOnlyList<string> args)
     {
@@ -31,7 +32,8 @@ internal sealed class Nf4Benchmark : IBenchmark
         var dequantizeMs = FastestMs(() => nf4.Dequantize(ScalarType.BFloat16).Dispose());
         var dequantizeFp32Ms = FastestMs(() => nf4.Dequantize(ScalarType.Float32).Dispose());
 
-        using var layer = new Nf4Linear(Nf4Tensor.Quantize(weight));
+        using var layer = new QwenLinear(weight.shape[1], weight.shape[0], hasBias: false, weight.dtype, CPU, quantized: true);
+        layer.SetQuantizedWeight(weight);
         using var dense = nn.Linear(Features, Features, hasBias: false, dtype: ScalarType.BFloat16);
         using (no_grad())
             dense.weight!.copy_(weight);

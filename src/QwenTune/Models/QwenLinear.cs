@@ -22,6 +22,7 @@ public sealed class QwenLinear : nn.Module<Tensor, Tensor>
     private Linear? _loraB;
     private double _loraDropout;
     private Generator? _generator;
+    private Device _device;
 
     public QwenLinear(long inFeatures, long outFeatures, bool hasBias, ScalarType dtype, Device device, bool quantized = false)
         : base(nameof(QwenLinear))
@@ -29,6 +30,7 @@ public sealed class QwenLinear : nn.Module<Tensor, Tensor>
         InFeatures = inFeatures;
         OutFeatures = outFeatures;
         IsQuantized = quantized;
+        _device = device;
         if (!quantized)
             _weight = new Parameter(empty([outFeatures, inFeatures], dtype, device));
         if (hasBias)
@@ -65,8 +67,7 @@ public sealed class QwenLinear : nn.Module<Tensor, Tensor>
         if (weight.dim() != 2 || weight.shape[0] != OutFeatures || weight.shape[1] != InFeatures)
             throw new QwenTuneException($"weight of shape [{string.Join(", ", weight.shape)}] does not fit a [{OutFeatures}, {InFeatures}] projection.");
         _quantized?.Dispose();
-        var device = _bias?.device ?? weight.device;
-        using var onDevice = weight.to(device);
+        using var onDevice = weight.to(_device);
         _quantized = Nf4Tensor.Quantize(onDevice);
     }
 
@@ -81,9 +82,8 @@ public sealed class QwenLinear : nn.Module<Tensor, Tensor>
     {
         if (_loraA is not null)
             throw new InvalidOperationException("LoRA already added.");
-        var device = (_weight ?? _bias)?.device ?? _quantized?.Device ?? CPU;
-        _loraA = nn.Linear(InFeatures, config.R, hasBias: false, device: device, dtype: ScalarType.Float32);
-        _loraB = nn.Linear(config.R, OutFeatures, hasBias: false, device: device, dtype: ScalarType.Float32);
+        _loraA = nn.Linear(InFeatures, config.R, hasBias: false, device: _device, dtype: ScalarType.Float32);
+        _loraB = nn.Linear(config.R, OutFeatures, hasBias: false, device: _device, dtype: ScalarType.Float32);
         using (no_grad())
         {
             var bound = 1.0 / Math.Sqrt(InFeatures);   // kaiming_uniform with a = sqrt(5): gain * sqrt(3 / fan_in)
@@ -140,6 +140,20 @@ public sealed class QwenLinear : nn.Module<Tensor, Tensor>
     }
 
     private static Tensor CastTo(Tensor t, ScalarType dtype) => t.dtype == dtype ? t : t.to(dtype);
+
+    // Module.to(device) moves registered tensors only; the NF4 storage (neither parameter nor buffer) follows here.
+    protected override void _toEpilog(ScalarType? dtype, Device? device, bool non_blocking)
+    {
+        base._toEpilog(dtype, device, non_blocking);
+        if (device is null)
+            return;
+        _device = device;
+        if (_quantized is null || device.ToString() == _quantized.Device.ToString())
+            return;
+        var moved = _quantized.To(device);
+        _quantized.Dispose();
+        _quantized = moved;
+    }
 
     protected override void Dispose(bool disposing)
     {

@@ -61,7 +61,7 @@ internal sealed class Nf4MatMul : SingleTensorFunction<Nf4MatMul>
     // is freed, only to materialise an undefined output gradient as zeros: an extra activation-sized buffer per call
     // (for a 7B MLP, several times the size of the input the layer would otherwise keep). Forward turned
     // materialisation off, so the placeholders are never read: free them. If a TorchSharp upgrade renames these
-    // private fields, nothing breaks; the memory is just kept (and the Nf4Linear test on this flag fails).
+    // private fields, nothing breaks; the memory is just kept (and the QwenLinearNf4Tests check of this flag fails).
     private static readonly FieldInfo? NodeField =
         typeof(AutogradContext).GetField("_node", BindingFlags.Instance | BindingFlags.NonPublic);
 

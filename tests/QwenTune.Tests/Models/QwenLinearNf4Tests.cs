@@ -1,10 +1,12 @@
+using QwenTune.Models;
 using QwenTune.Quantization;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace QwenTune.Tests.Quantization;
+namespace QwenTune.Tests.Models;
 
-public sealed class Nf4LinearTests
+/// <summary>A projection built quantized (Q-LoRA's base layer): y = x @ dequant(W)^T + b, no gradient for W.</summary>
+public sealed class QwenLinearNf4Tests
 {
     private const int In = 192, Out = 80;
 
@@ -54,19 +56,20 @@ public sealed class Nf4LinearTests
         var (layer, _, _) = MakeLayer(ScalarType.Float32, withBias: true);
         Assert.Equal(["bias"], layer.named_parameters().Select(p => p.name).ToArray());
         Assert.Equal(["bias"], layer.state_dict().Keys.ToArray());
-        Assert.False(layer.bias!.requires_grad);                    // frozen like the rest of the base model
+        layer.Bias!.requires_grad_(false);                          // frozen like the rest of the base model
 
         var x = randn(new long[] { 2, In }, generator: new Generator(24)).requires_grad_(true);
         layer.call(x).sum().backward();
 
         Assert.NotNull(x.grad);
-        Assert.Null(layer.bias.grad);
-        foreach (var stored in layer.Weight.StoredTensors)
+        Assert.Null(layer.Bias.grad);
+        foreach (var stored in layer.QuantizedWeight!.StoredTensors)
         {
             Assert.False(stored.requires_grad);
             Assert.Null(stored.grad);
         }
-        using var noBias = new Nf4Linear(Nf4Tensor.Quantize(randn(Out, In, generator: new Generator(25))));
+        using var noBias = new QwenLinear(In, Out, hasBias: false, ScalarType.Float32, CPU, quantized: true);
+        noBias.SetQuantizedWeight(randn(Out, In, generator: new Generator(25)));
         Assert.Empty(noBias.state_dict());
     }
 
@@ -75,13 +78,12 @@ public sealed class Nf4LinearTests
     {
         using var scope = NewDisposeScope();
         var (layer, _, _) = MakeLayer(ScalarType.Float32, withBias: true);
-        layer.bias!.requires_grad_(true);
         var x = randn(new long[] { 3, 4, In }, generator: new Generator(26));
         var upstream = randn(new long[] { 3, 4, Out }, generator: new Generator(27));
 
         (layer.call(x) * upstream).sum().backward();
 
-        AssertClose(upstream.sum([0, 1]).to(ScalarType.Float64), layer.bias.grad!, 1e-5);
+        AssertClose(upstream.sum([0, 1]).to(ScalarType.Float64), layer.Bias!.grad!, 1e-5);
     }
 
     [Fact]
@@ -108,25 +110,32 @@ public sealed class Nf4LinearTests
     {
         using var scope = NewDisposeScope();
         var (layer, _, _) = MakeLayer(ScalarType.Float32, withBias: true);
-        var packedBefore = layer.Weight.PackedCodes.data<byte>().ToArray();
+        var packedBefore = layer.QuantizedWeight!.PackedCodes.data<byte>().ToArray();
 
         layer.to(ScalarType.BFloat16);
 
-        Assert.Equal(ScalarType.BFloat16, layer.bias!.dtype);
-        Assert.Equal(ScalarType.Byte, layer.Weight.PackedCodes.dtype);
-        Assert.Equal(packedBefore, layer.Weight.PackedCodes.data<byte>().ToArray());
+        Assert.Equal(ScalarType.BFloat16, layer.Bias!.dtype);
+        Assert.Equal(ScalarType.Byte, layer.QuantizedWeight!.PackedCodes.dtype);
+        Assert.Equal(packedBefore, layer.QuantizedWeight.PackedCodes.data<byte>().ToArray());
         var y = layer.call(ones(new long[] { 2, In }, dtype: ScalarType.BFloat16));
         Assert.Equal(ScalarType.BFloat16, y.dtype);
     }
 
     // A layer quantised from a random weight; returns the dequantised weight and the bias in the requested dtype.
-    private static (Nf4Linear Layer, Tensor Dense, Tensor Bias) MakeLayer(ScalarType dtype, bool withBias)
+    private static (QwenLinear Layer, Tensor Dense, Tensor Bias) MakeLayer(ScalarType dtype, bool withBias)
     {
         var weight = randn(new long[] { Out, In }, generator: new Generator(20)) * 0.05;
         var bias = randn(new long[] { Out }, generator: new Generator(19)).to(dtype);
-        var nf4 = Nf4Tensor.Quantize(weight);
-        var layer = new Nf4Linear(nf4, withBias ? bias : null);
-        return (layer, nf4.Dequantize(dtype), bias);
+        var layer = new QwenLinear(In, Out, withBias, dtype, CPU, quantized: true);
+        layer.SetQuantizedWeight(weight);
+        if (withBias)
+        {
+            using var noGrad = no_grad();
+            layer.Bias!.copy_(bias);
+        }
+        // The same quantisation, done independently of the layer, gives the reference weight.
+        using var reference = Nf4Tensor.Quantize(weight);
+        return (layer, reference.Dequantize(dtype), bias);
     }
 
     private static void AssertClose(Tensor expected, Tensor actual, double tolerance)
