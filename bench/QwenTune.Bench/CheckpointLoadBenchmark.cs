@@ -146,13 +146,8 @@ internal sealed class CheckpointLoadBenchmark : IBenchmark
         }
     }
 
-    private static (long RssMb, long PeakMb) ReadStatus()
-    {
-        var lines = File.ReadAllLines("/proc/self/status");
-        long Field(string name) => long.Parse(lines.First(l => l.StartsWith(name, StringComparison.Ordinal))[name.Length..].Trim().Split(' ')[0],
-            System.Globalization.CultureInfo.InvariantCulture) / 1024;
-        return (Field("VmRSS:"), Field("VmHWM:"));
-    }
+    private static (long RssMb, long PeakMb) ReadStatus() =>
+        (QwenTune.Memory.CurrentRssBytes() >> 20, QwenTune.Memory.PeakRssBytes() >> 20);
 
     private static string Option(IReadOnlyList<string> args, string name, string fallback)
     {

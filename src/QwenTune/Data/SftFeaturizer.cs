@@ -26,17 +26,20 @@ public sealed class SftFeaturizer(QwenTokenizer tokenizer, ChatTemplate template
         {
             throw new QwenTuneException($"{sample.Location}: {e.Message}");
         }
-        if (!trainOnPrompt && AssistantSpans(text).Count == 0)
+        var spans = trainOnPrompt ? null : AssistantSpans(text);
+        if (spans is { Count: 0 })
             throw new QwenTuneException(
                 $"{sample.Location}: the rendered conversation has no '<|im_start|>assistant' turn; assistant-only labels need a ChatML template (or pass --train_on_prompt True).");
-        return Label(text, sample.Location);
+        return Label(text, sample.Location, spans);
     }
 
     /// <summary>Tokenizes already rendered text and assigns labels.</summary>
-    public SftExample? Label(string normalizedText, SampleLocation location)
+    public SftExample? Label(string normalizedText, SampleLocation location) =>
+        Label(normalizedText, location, trainOnPrompt ? null : AssistantSpans(normalizedText));
+
+    private SftExample? Label(string normalizedText, SampleLocation location, List<(int Start, int End)>? spans)
     {
         var tokens = tokenizer.EncodeWithOffsets(normalizedText);
-        var spans = trainOnPrompt ? null : AssistantSpans(normalizedText);
         var length = Math.Min(tokens.Count, maxLength);
         var ids = new int[length];
         var labels = new int[length];

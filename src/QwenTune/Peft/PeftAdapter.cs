@@ -130,6 +130,7 @@ public static class PeftAdapter
         if (missing.Count > 0)
             throw new QwenTuneException($"{path}: adapter lacks {missing.Count} tensor(s) the model expects, e.g. {missing[0]}.");
         using var noGrad = no_grad();
+        var parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
         foreach (var entry in reader.Entries)
         {
             var key = NormaliseKey(entry.Name);
@@ -137,7 +138,7 @@ public static class PeftAdapter
             {
                 // A bias saved by an adapter trained with another bias mode still belongs to the model.
                 var parameterName = key[KeyPrefix.Length..];
-                target = model.named_parameters().FirstOrDefault(p => p.name == parameterName).parameter
+                target = parameters.GetValueOrDefault(parameterName)
                     ?? throw new QwenTuneException($"{path}: tensor '{entry.Name}' matches no parameter of this model.");
             }
             if (!entry.Shape.SequenceEqual(target.shape))

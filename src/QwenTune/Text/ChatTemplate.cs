@@ -54,7 +54,7 @@ public sealed class ChatTemplate
     {
         var context = new Dictionary<string, object?>(_specialTokens)
         {
-            ["messages"] = JinjaValue.FromJson(new JsonArray(messages.Select(m => (JsonNode?)m.DeepClone()).ToArray())),
+            ["messages"] = JinjaValue.From(messages),
             ["add_generation_prompt"] = addGenerationPrompt,
         };
         if (tools is not null)
