@@ -74,7 +74,7 @@ internal sealed class JinjaRenderBenchmark : IBenchmark
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
             if (File.Exists(Path.Combine(dir.FullName, "QwenTune.slnx")))
-                return Path.GetFullPath(Path.Combine(dir.FullName, "..", "shared", "fixtures"));
+                return Path.Combine(dir.FullName, "tests", "fixtures");
         }
         throw new InvalidOperationException("QwenTune.slnx not found above " + AppContext.BaseDirectory);
     }

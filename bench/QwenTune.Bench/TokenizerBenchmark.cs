@@ -20,7 +20,7 @@ internal sealed class TokenizerBenchmark : IBenchmark
     public object Run(IReadOnlyList<string> args)
     {
         var repositoryRoot = FindRepositoryRoot();
-        var fixturesRoot = Path.GetFullPath(Path.Combine(repositoryRoot, "..", "shared", "fixtures"));
+        var fixturesRoot = Path.Combine(repositoryRoot, "tests", "fixtures");
         var directory = args.Count > 0 ? args[0] : Path.Combine(fixturesRoot, "tokenizers", "qwen3");
 
         var corpus = TokenizerCorpus.Build(repositoryRoot, fixturesRoot);

@@ -27,12 +27,7 @@ public sealed class SftFeaturizerTests
 
     public static TheoryData<int> LabelLines => new() { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 };
 
-    /// <summary>
-    /// labels.jsonl end to end: our chat template rendering, tokenizer and labelling against the fixture.
-    /// Four Qwen2.5 lines of the shared fixtures were tokenized with the Qwen3 tokenizer (they hold ids
-    /// 151665-151668, which Qwen2.5's vocabulary lacks; see Text/QwenTokenizerParityTests); for those the text
-    /// and labelling rule are checked against the same (Qwen3) tokenizer the fixture used.
-    /// </summary>
+    /// <summary>labels.jsonl end to end: our chat template rendering, tokenizer and labelling against the fixture.</summary>
     [Theory]
     [MemberData(nameof(LabelLines))]
     public void Labels_reproduce_fixture(int lineIndex)
@@ -50,9 +45,7 @@ public sealed class SftFeaturizerTests
         var rendered = LoadedTokenizers.Get(tokenizerName).Normalize(
             ChatTemplate.For(LoadedTokenizers.Get(tokenizerName), tokenizerName).Render(messages.Select(m => m!.AsObject()).ToList(), tools, false));
         Assert.Equal(root.GetProperty("text").GetString(), rendered);
-        var madeWithQwen3 = tokenizerName == "qwen2.5" && expectedIds.Any(id => id > 151664);
-        var labeller = madeWithQwen3 ? Featurizer("qwen3") : featurizer;
-        var example = labeller.Label(rendered, new SampleLocation("labels.jsonl", lineIndex + 1));
+        var example = featurizer.Label(rendered, new SampleLocation("labels.jsonl", lineIndex + 1));
         if (expectedLabels.All(l => l == -100))
         {
             Assert.Null(example);   // prompt_only: nothing to learn, so the sample is dropped
@@ -61,8 +54,7 @@ public sealed class SftFeaturizerTests
         Assert.NotNull(example);
         Assert.Equal(expectedIds, example.InputIds);
         Assert.Equal(expectedLabels, example.Labels);
-        if (!madeWithQwen3)
-            Assert.Equal(expectedIds, featurizer.Featurize(Sample(messages, tools))!.InputIds);
+        Assert.Equal(expectedIds, featurizer.Featurize(Sample(messages, tools))!.InputIds);
     }
 
     [Fact]

@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace QwenTune.Tests.Models;
 
 /// <summary>
-/// The model against ../shared/fixtures/models/reference-losses.jsonl, computed in float64 by an implementation
+/// The model against tests/fixtures/models/reference-losses.jsonl (the reference models' weights come from the fixture pack), computed in float64 by an implementation
 /// written independently of ours from Hugging Face's Qwen2/Qwen3 semantics.
 /// </summary>
 public sealed class ReferenceLossTests
@@ -16,13 +16,13 @@ public sealed class ReferenceLossTests
         { "tiny-qwen2", "float32" }, { "tiny-qwen3", "float32" }, { "tiny-qwen2", "bfloat16" }, { "tiny-qwen3", "bfloat16" },
     };
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(Cases))]
     public void Loss_matches_reference_for_every_labelled_sample(string modelName, string dtypeName)
     {
         var dtype = dtypeName == "float32" ? ScalarType.Float32 : ScalarType.BFloat16;
         var tolerance = dtype == ScalarType.Float32 ? 1e-4 : 2e-2;
-        var model = PretrainedModel.Load(Fixtures.File("models", modelName), dtype, CPU);
+        var model = PretrainedModel.Load(Fixtures.Model(modelName), dtype, CPU);
         var worst = 0.0;
         var samples = 0;
         foreach (var line in File.ReadLines(Fixtures.File("models", "reference-losses.jsonl")))
@@ -46,10 +46,10 @@ public sealed class ReferenceLossTests
         Assert.True(worst < tolerance, $"{modelName} {dtypeName}: worst relative loss deviation {worst:E2} >= {tolerance:E0}");
     }
 
-    [Fact]
+    [SkippableFact]
     public void Top_logits_at_the_last_position_match_reference()
     {
-        var model = PretrainedModel.Load(Fixtures.File("models", "tiny-qwen3"), ScalarType.Float32, CPU);
+        var model = PretrainedModel.Load(Fixtures.Model("tiny-qwen3"), ScalarType.Float32, CPU);
         var line = File.ReadLines(Fixtures.File("models", "reference-losses.jsonl")).First();
         using var document = JsonDocument.Parse(line);
         var root = document.RootElement;
