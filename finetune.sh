@@ -91,8 +91,10 @@ DEFAULTS=(
 )
 given=" "
 for arg in "${EXTRA[@]+"${EXTRA[@]}"}"; do
-    case "$arg" in --*) name="${arg%%=*}"; given+="${name#--} " ;; esac
+    case "$arg" in --*) name="${arg%%=*}"; name="${name#--}"; given+="${name//-/_} " ;; esac
 done
+# The precision flags are one choice: a user's --fp16 or --bf16 replaces the script's --bf16 True default.
+[[ "$given" == *" fp16 "* ]] && given+="bf16 "
 ARGS=()
 i=0
 while (( i < ${#DEFAULTS[@]} )); do

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using QwenTune.Checkpoints;
+using QwenTune.Configuration;
 using QwenTune.Data;
 using QwenTune.Distributed;
 using QwenTune.Models;
@@ -64,13 +65,10 @@ internal sealed class PeftCompareBenchmark : IBenchmark
         var loadSeconds = loadClock.Elapsed.TotalSeconds;
         var rssAfterLoad = QwenTune.Memory.CurrentRssBytes();
         var baseWeightBytes = WeightBytes(model);
-        if (mode != "full")
-            LoraInjector.Apply(model, new LoraConfig { R = 64, Alpha = 16, Dropout = 0.05 }, seed: 1);
-        CheckpointedLayer.Enable(model.Model);
-        model.Model.InputRequiresGrad = mode != "full";
-        model.train();
-        var trainable = ParameterGroups.Trainable(model);
-        using var updater = new AdamWUpdater(trainable, new AdamWOptions(0.9, 0.95, 1e-8, 0.01), new SingleProcess());
+        ModelSetup.Prepare(model, mode == "full" ? null : new LoraConfig { R = 64, Alpha = 16, Dropout = 0.05 }, gradientCheckpointing: true, seed: 1);
+        var training = new TrainingArguments { AdamBeta2 = 0.95, WeightDecay = 0.01 };
+        using var updater = OptimizerSetup.Create(model, training, new SingleProcess());
+        var trainable = updater.Parameters;
         var runner = new StepRunner(model, updater, new SingleProcess(), null);
         var generator = new Generator(7);
         var times = new List<double>();

@@ -60,9 +60,7 @@ internal sealed class TrainDefaultBenchmark : IBenchmark
             "--lazy_preprocess", "True", "--gradient_checkpointing", "True", "--save_strategy", "no",
             "--pad_to_max_length", padToMax.ToString(), "--max_steps", maxSteps.ToString(),
         ];
-        var parsed = new HfArgumentParser(typeof(ModelArguments), typeof(DataArguments), typeof(TrainingArguments), typeof(LoraArguments)).Parse(args);
-        var summary = TrainingSession.Run((ModelArguments)parsed[0], (DataArguments)parsed[1], (TrainingArguments)parsed[2],
-            (LoraArguments)parsed[3], [], TextWriter.Null);
+        var summary = TrainingSession.Run(TrainingRequest.Parse(args), [], TextWriter.Null);
         var losses = TrainerState.FromFile(Path.Combine(output, "trainer_state.json")).LogHistory
             .Where(e => e["loss"] is not null).Select(e => (double)e["loss"]!).ToList();
         return new

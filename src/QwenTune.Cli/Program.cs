@@ -23,7 +23,7 @@ internal static class Program
             PrintUsage(Console.Error);
             return 2;
         }
-        return CommandRunner.Run(command, args[1..]);
+        return CommandRunner.Run(command, args[1..], Commands);
     }
 
     private static void PrintUsage(TextWriter writer)

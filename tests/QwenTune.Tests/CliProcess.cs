@@ -7,6 +7,16 @@ internal static class CliProcess
 {
     private static string CliDll => Path.Combine(AppContext.BaseDirectory, "QwenTune.Cli.dll");
 
+    private static string TestHostDll => Path.Combine(AppContext.BaseDirectory, "QwenTune.TestHost.dll");
+
+    /// <summary>The test host (tests/QwenTune.TestHost): training with test doubles, in a process a test may kill.</summary>
+    public static ProcessStartInfo TestHostStartInfo(IEnumerable<string> args)
+    {
+        var info = StartInfo(args);
+        info.ArgumentList[0] = TestHostDll;
+        return info;
+    }
+
     public static ProcessStartInfo StartInfo(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
     {
         var info = new ProcessStartInfo("dotnet")

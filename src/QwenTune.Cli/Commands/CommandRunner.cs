@@ -3,16 +3,31 @@ using QwenTune.Configuration;
 namespace QwenTune.Cli.Commands;
 
 /// <summary>
-/// Runs a command and turns user-facing failures into one clear line on stderr and a non-zero exit code:
-/// 2 for usage errors, 1 for everything else. Stack traces are for bugs only.
+/// Parses a command's flags and runs it, turning user-facing failures into one clear line on stderr and a non-zero
+/// exit code: 2 for usage errors, 1 for everything else. Stack traces are for bugs only.
 /// </summary>
 internal static class CommandRunner
 {
-    public static int Run(ICommand command, IReadOnlyList<string> args)
+    public static int Run(ICommand command, IReadOnlyList<string> args, IReadOnlyList<ICommand> allCommands)
     {
         try
         {
-            return command.Run(args);
+            var parser = new HfArgumentParser(command.ArgumentGroups, command.Flags, name => ExplainUnknown(command, name, allCommands));
+            if (args.Contains("--help") || args.Contains("-h"))
+            {
+                Console.Out.Write(parser.Help($"usage: qwentune {command.Name} [--flag value ...]\n{command.Summary}"));
+                return 0;
+            }
+            ParsedArguments parsed;
+            try
+            {
+                parsed = parser.Parse(args);
+            }
+            catch (QwenTuneException e)
+            {
+                throw new UsageException(e.Message);
+            }
+            return command.Run(parsed);
         }
         catch (UsageException e)
         {
@@ -31,23 +46,18 @@ internal static class CommandRunner
         }
     }
 
-    /// <summary>Parses arguments into the given groups, printing --help and exiting when asked.</summary>
-    public static object[]? Parse(ICommand command, IReadOnlyList<string> args, params Type[] groups)
+    /// <summary>The flags a command binds: its groups' flags, narrowed to <see cref="ICommand.Flags"/>.</summary>
+    public static IEnumerable<string> FlagsOf(ICommand command) =>
+        HfArgumentParser.DeclaredOptions(command.ArgumentGroups).Where(f => command.Flags?.Contains(f) ?? true);
+
+    /// <summary>A flag another command takes is named as such, so `eval --learning_rate 1` says it is a `train` flag.</summary>
+    private static string? ExplainUnknown(ICommand command, string name, IReadOnlyList<ICommand> allCommands)
     {
-        var parser = new HfArgumentParser(groups);
-        if (args.Contains("--help") || args.Contains("-h"))
-        {
-            Console.Out.Write(parser.Help($"usage: qwentune {command.Name} [--flag value ...]\n{command.Summary}"));
-            return null;
-        }
-        try
-        {
-            return parser.Parse(args);
-        }
-        catch (QwenTuneException e)
-        {
-            throw new UsageException(e.Message);
-        }
+        var owners = allCommands.Where(c => c != command && FlagsOf(c).Contains(name)).Select(c => c.Name).ToList();
+        return owners.Count == 0
+            ? null
+            : $"--{name} is not a flag of `qwentune {command.Name}` (it is one of `qwentune {string.Join("`, `qwentune ", owners)}`); " +
+              $"run `qwentune {command.Name} --help` for its flags.";
     }
 }
 

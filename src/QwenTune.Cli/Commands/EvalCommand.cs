@@ -13,11 +13,17 @@ internal sealed class EvalCommand : ICommand
 
     public string Summary => "Evaluate a model (+ adapter) on ChatML data: eval_loss, eval_tokens, eval_samples, perplexity as JSON.";
 
-    public int Run(IReadOnlyList<string> args)
+    public Type[] ArgumentGroups => [typeof(ModelArguments), typeof(DataArguments), typeof(TrainingArguments)];
+
+    public IReadOnlySet<string>? Flags { get; } = new HashSet<string>
     {
-        if (CommandRunner.Parse(this, args, typeof(ModelArguments), typeof(DataArguments), typeof(TrainingArguments))
-            is not [ModelArguments modelArgs, DataArguments dataArgs, TrainingArguments trainingArgs])
-            return 0;
+        "model_name_or_path", "adapter_name_or_path", "device", "data_path", "model_max_length", "train_on_prompt",
+        "skip_invalid_records", "per_device_eval_batch_size", "bf16", "fp16", "torch_threads",
+    };
+
+    public int Run(ParsedArguments arguments)
+    {
+        var (modelArgs, dataArgs, trainingArgs) = (arguments.Get<ModelArguments>(), arguments.Get<DataArguments>(), arguments.Get<TrainingArguments>());
         var dataPath = dataArgs.DataPath ?? throw new UsageException("--data_path is required.");
         var environment = ComputeEnvironment.Resolve(modelArgs.Device, trainingArgs.Bf16, trainingArgs.Fp16, trainingArgs.TorchThreads);
         var loaded = LoadedModel.Load(modelArgs.ModelNameOrPath, environment);

@@ -1,3 +1,5 @@
+using QwenTune.Configuration;
+
 namespace QwenTune.Cli.Commands;
 
 /// <summary>One verb of the CLI: binds its arguments and calls the library.</summary>
@@ -7,5 +9,11 @@ internal interface ICommand
 
     string Summary { get; }
 
-    int Run(IReadOnlyList<string> args);
+    /// <summary>The argument records this command binds, in --help order.</summary>
+    Type[] ArgumentGroups { get; }
+
+    /// <summary>The flags of <see cref="ArgumentGroups"/> this command uses; null for all of them. Any other flag is refused.</summary>
+    IReadOnlySet<string>? Flags => null;
+
+    int Run(ParsedArguments arguments);
 }

@@ -32,10 +32,11 @@ internal sealed class InitCommand : ICommand
 
     public string Summary => "Initialise a model folder from a config.json with seeded weights (the embedded default).";
 
-    public int Run(IReadOnlyList<string> args)
+    public Type[] ArgumentGroups => [typeof(InitArguments)];
+
+    public int Run(ParsedArguments arguments)
     {
-        if (CommandRunner.Parse(this, args, typeof(InitArguments)) is not [InitArguments init])
-            return 0;
+        var init = arguments.Get<InitArguments>();
         var configPath = init.Config ?? throw new UsageException("--config is required.");
         var output = init.OutputDir ?? throw new UsageException("--output_dir is required.");
         var config = QwenConfig.FromFile(configPath);

@@ -13,12 +13,19 @@ internal sealed class MergeCommand : ICommand
 
     public string Summary => "Merge a LoRA adapter into its base model and write a Hugging Face model folder (--output_dir).";
 
-    public int Run(IReadOnlyList<string> args)
+    public Type[] ArgumentGroups => [typeof(ModelArguments), typeof(TrainingArguments)];
+
+    public IReadOnlySet<string>? Flags { get; } = new HashSet<string>
     {
-        if (CommandRunner.Parse(this, args, typeof(ModelArguments), typeof(TrainingArguments)) is not [ModelArguments model, TrainingArguments training])
-            return 0;
+        "model_name_or_path", "adapter_name_or_path", "device", "max_shard_size", "output_dir", "bf16", "torch_threads",
+    };
+
+    public int Run(ParsedArguments arguments)
+    {
+        var (model, training) = (arguments.Get<ModelArguments>(), arguments.Get<TrainingArguments>());
         var adapter = model.AdapterNameOrPath ?? throw new UsageException("--adapter_name_or_path is required.");
-        if (!args.Any(a => a.StartsWith("--output_dir", StringComparison.Ordinal)))
+        // Given in any spelling (--output_dir, --output-dir, --output_dir=...): the parser reports canonical names.
+        if (!arguments.Given.Contains("output_dir"))
             throw new UsageException("--output_dir is required: where the merged model is written.");
         var environment = ComputeEnvironment.Resolve(model.Device, training.Bf16, fp16: false, training.TorchThreads);
         var loaded = LoadedModel.Load(model.ModelNameOrPath, environment);

@@ -12,10 +12,16 @@ internal sealed class RenderCommand : ICommand
 
     public string Summary => "Render ChatML data with the model's chat template: {text, input_ids, labels} per sample, as training sees it.";
 
-    public int Run(IReadOnlyList<string> args)
+    public Type[] ArgumentGroups => [typeof(ModelArguments), typeof(DataArguments)];
+
+    public IReadOnlySet<string>? Flags { get; } = new HashSet<string>
     {
-        if (CommandRunner.Parse(this, args, typeof(ModelArguments), typeof(DataArguments)) is not [ModelArguments modelArgs, DataArguments dataArgs])
-            return 0;
+        "model_name_or_path", "data_path", "model_max_length", "train_on_prompt", "skip_invalid_records", "add_generation_prompt",
+    };
+
+    public int Run(ParsedArguments arguments)
+    {
+        var (modelArgs, dataArgs) = (arguments.Get<ModelArguments>(), arguments.Get<DataArguments>());
         var directory = modelArgs.ModelNameOrPath ?? throw new UsageException("--model_name_or_path is required.");
         var dataPath = dataArgs.DataPath ?? throw new UsageException("--data_path is required.");
         var tokenizer = QwenTokenizer.FromDirectory(directory);

@@ -12,10 +12,13 @@ internal sealed class TokenizeCommand : ICommand
 
     public string Summary => "Tokenize JSON lines {\"text\": ...} from stdin into {\"input_ids\": [...]} on stdout.";
 
-    public int Run(IReadOnlyList<string> args)
+    public Type[] ArgumentGroups => [typeof(ModelArguments)];
+
+    public IReadOnlySet<string>? Flags { get; } = new HashSet<string> { "model_name_or_path" };
+
+    public int Run(ParsedArguments arguments)
     {
-        if (CommandRunner.Parse(this, args, typeof(ModelArguments)) is not [ModelArguments model])
-            return 0;
+        var model = arguments.Get<ModelArguments>();
         var tokenizer = QwenTokenizer.FromDirectory(model.ModelNameOrPath ?? throw new UsageException("--model_name_or_path is required."));
         using var output = new StreamWriter(Console.OpenStandardOutput()) { AutoFlush = false };
         var lineNumber = 0;

@@ -10,13 +10,17 @@ internal sealed class TrainCommand : ICommand
 
     public string Summary => "Fine-tune a model on ChatML data (full, --use_lora, --q_lora), with HF TrainingArguments flags.";
 
-    public int Run(IReadOnlyList<string> args)
+    public Type[] ArgumentGroups => TrainingRequest.Groups;
+
+    /// <summary>Every flag of the four groups but the ones only eval, merge and render read.</summary>
+    public IReadOnlySet<string>? Flags { get; } =
+        HfArgumentParser.DeclaredOptions(TrainingRequest.Groups).Except(["adapter_name_or_path", "add_generation_prompt"]).ToHashSet();
+
+    public int Run(ParsedArguments arguments)
     {
-        if (CommandRunner.Parse(this, args, typeof(ModelArguments), typeof(DataArguments), typeof(TrainingArguments), typeof(LoraArguments))
-            is not [ModelArguments model, DataArguments data, TrainingArguments training, LoraArguments lora])
-            return 0;
-        var live = !training.DisableTqdm && !Console.IsErrorRedirected && Environment.GetEnvironmentVariable("TERM") is not (null or "dumb");
-        TrainingSession.Run(model, data, training, lora, [new ConsoleProgress(live)], Console.Error);
+        var request = TrainingRequest.From(arguments);
+        var live = !request.Training.DisableTqdm && !Console.IsErrorRedirected && Environment.GetEnvironmentVariable("TERM") is not (null or "dumb");
+        TrainingSession.Run(request, [new ConsoleProgress(live)], Console.Error);
         return 0;
     }
 }

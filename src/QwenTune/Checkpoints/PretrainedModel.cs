@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using QwenTune.IO;
 using QwenTune.Models;
+using QwenTune.Text;
 using static TorchSharp.torch;
 
 namespace QwenTune.Checkpoints;
@@ -11,10 +12,6 @@ namespace QwenTune.Checkpoints;
 /// </summary>
 public static class PretrainedModel
 {
-    /// <summary>Tokenizer files a saved model folder should carry when the source has them.</summary>
-    public static readonly string[] TokenizerFiles =
-        ["tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "special_tokens_map.json", "added_tokens.json"];
-
     /// <summary>
     /// Builds the model from config.json directly in <paramref name="dtype"/> on <paramref name="device"/> and loads
     /// the weights strictly. With <see cref="QwenModelOptions.QuantizeLinears"/> each projection weight is read and
@@ -73,7 +70,7 @@ public static class PretrainedModel
     /// <summary>Copies tokenizer files and generation_config.json (or writes one from the config's token ids).</summary>
     public static void CopyCompanionFiles(string? sourceDirectory, string directory, QwenConfig config)
     {
-        CopyFiles(sourceDirectory, directory, [.. TokenizerFiles, "generation_config.json"]);
+        CopyFiles(sourceDirectory, directory, [.. QwenTokenizer.FilesToCopy, "generation_config.json"]);
         var generation = Path.Combine(directory, "generation_config.json");
         if (!File.Exists(generation))
         {

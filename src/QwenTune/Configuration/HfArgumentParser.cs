@@ -14,14 +14,24 @@ public sealed class HfArgumentParser
     private readonly Type[] _groups;
     private readonly Dictionary<string, (Type Group, PropertyInfo Property, OptionAttribute Option)> _options = new(StringComparer.Ordinal);
 
+    private readonly Func<string, string?>? _explainUnknown;
+
     public HfArgumentParser(params Type[] groups)
+        : this(groups, only: null, explainUnknown: null)
+    {
+    }
+
+    /// <param name="only">When given, the flags this command binds; the groups' other flags are unknown to it.</param>
+    /// <param name="explainUnknown">The message for a flag this parser does not bind (e.g. which other command takes it), or null for the default.</param>
+    public HfArgumentParser(Type[] groups, IReadOnlySet<string>? only, Func<string, string?>? explainUnknown)
     {
         _groups = groups;
+        _explainUnknown = explainUnknown;
         foreach (var group in groups)
         {
             foreach (var property in group.GetProperties(BindingFlags.Public | BindingFlags.Instance))
             {
-                if (property.GetCustomAttribute<OptionAttribute>() is not { } option)
+                if (property.GetCustomAttribute<OptionAttribute>() is not { } option || (only is not null && !only.Contains(option.Name)))
                     continue;
                 foreach (var name in option.Aliases.Prepend(option.Name))
                     _options.Add(name, (group, property, option));
@@ -31,11 +41,21 @@ public sealed class HfArgumentParser
 
     public IEnumerable<string> OptionNames => _options.Keys;
 
-    /// <summary>Parses <paramref name="args"/> into one instance of each group, in the constructor's order.</summary>
-    public object[] Parse(IReadOnlyList<string> args)
+    /// <summary>The canonical flag names (no aliases) each group declares.</summary>
+    public static IEnumerable<string> DeclaredOptions(params Type[] groups) =>
+        groups.SelectMany(g => g.GetProperties(BindingFlags.Public | BindingFlags.Instance))
+            .Select(p => p.GetCustomAttribute<OptionAttribute>()?.Name)
+            .OfType<string>();
+
+    /// <summary>
+    /// Parses <paramref name="args"/> into one instance of each group, in the constructor's order, and the canonical
+    /// names of the flags that were given (so a caller can tell an explicit value from a default).
+    /// </summary>
+    public ParsedArguments Parse(IReadOnlyList<string> args)
     {
         var instances = _groups.Select(g => Activator.CreateInstance(g)
             ?? throw new InvalidOperationException($"{g.Name} needs a parameterless constructor")).ToArray();
+        var given = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < args.Count; i++)
         {
             var token = args[i];
@@ -51,7 +71,8 @@ public sealed class HfArgumentParser
             }
             name = name.Replace('-', '_');
             if (!_options.TryGetValue(name, out var target))
-                throw new QwenTuneException($"unknown option --{name}{Suggestion(name)}; run with --help for the list.");
+                throw new QwenTuneException(_explainUnknown?.Invoke(name) ?? $"unknown option --{name}{Suggestion(name)}; run with --help for the list.");
+            given.Add(target.Option.Name);
             // As with argparse (and so Hugging Face), a repeated flag's last value wins.
             var values = new List<string>();
             if (inlineValue is not null)
@@ -65,7 +86,7 @@ public sealed class HfArgumentParser
             var instance = instances[Array.IndexOf(_groups, target.Group)];
             target.Property.SetValue(instance, value);
         }
-        return instances;
+        return new ParsedArguments(instances, given);
     }
 
     /// <summary>--help text: one section per group, each flag with its type, default and help.</summary>
@@ -76,11 +97,16 @@ public sealed class HfArgumentParser
         {
             var defaults = Activator.CreateInstance(group);
             var title = group.GetCustomAttribute<OptionGroupAttribute>()?.Title ?? group.Name;
-            text.AppendLine().AppendLine(title + ":");
+            var header = false;
             foreach (var property in group.GetProperties())
             {
-                if (property.GetCustomAttribute<OptionAttribute>() is not { } option)
+                if (property.GetCustomAttribute<OptionAttribute>() is not { } option || !_options.ContainsKey(option.Name))
                     continue;
+                if (!header)
+                {
+                    text.AppendLine().AppendLine(title + ":");
+                    header = true;
+                }
                 var kind = option.Choices.Length > 0 ? "{" + string.Join(",", option.Choices) + "}" : TypeName(property.PropertyType);
                 var defaultValue = Format(property.GetValue(defaults));
                 text.Append(CultureInfo.InvariantCulture, $"  --{option.Name} {kind}").AppendLine();

@@ -89,7 +89,7 @@ public sealed record TrainingArguments
     [Option("resume_from_checkpoint", "Resume from this checkpoint folder (else the newest checkpoint-* in output_dir).")]
     public string? ResumeFromCheckpoint { get; init; }
 
-    [Option("optim", "Optimizer.", Choices = ["adamw_torch", "adamw_torch_fused", "adamw_hf"])]
+    [Option("optim", "Optimizer: adamw_torch and adamw_torch_fused (torch.optim.AdamW's arithmetic), adamw_hf (transformers' legacy AdamW); other HF names are refused with the reason.")]
     public string Optim { get; init; } = "adamw_torch";
 
     [Option("deepspeed", "A DeepSpeed JSON config (ds_config_zero2.json / ds_config_zero3.json).")]

@@ -1,4 +1,3 @@
-using QwenTune.Peft;
 using QwenTune.Quantization;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -77,22 +76,23 @@ public sealed class QwenLinear : nn.Module<Tensor, Tensor>
     /// they compute in the activations' dtype.
     /// <paramref name="generator"/> draws the initialisation and, later, the dropout masks: a run's own generator
     /// keeps its randomness reproducible whatever else in the process uses libtorch's global one.
+    /// The layer knows only rank, scaling and dropout; which layers get adapters is the PEFT layer's choice.
     /// </summary>
-    public void AddLora(LoraConfig config, Generator? generator = null)
+    public void AddLora(int rank, double scaling, double dropout, Generator? generator = null)
     {
         if (_loraA is not null)
             throw new InvalidOperationException("LoRA already added.");
-        _loraA = nn.Linear(InFeatures, config.R, hasBias: false, device: _device, dtype: ScalarType.Float32);
-        _loraB = nn.Linear(config.R, OutFeatures, hasBias: false, device: _device, dtype: ScalarType.Float32);
+        _loraA = nn.Linear(InFeatures, rank, hasBias: false, device: _device, dtype: ScalarType.Float32);
+        _loraB = nn.Linear(rank, OutFeatures, hasBias: false, device: _device, dtype: ScalarType.Float32);
         using (no_grad())
         {
             var bound = 1.0 / Math.Sqrt(InFeatures);   // kaiming_uniform with a = sqrt(5): gain * sqrt(3 / fan_in)
             _loraA.weight!.uniform_(-bound, bound, generator);
             _loraB.weight!.zero_();
         }
-        _loraDropout = config.Dropout;
+        _loraDropout = dropout;
         _generator = generator;
-        LoraScaling = config.Scaling;
+        LoraScaling = scaling;
         register_module("lora_A", _loraA);
         register_module("lora_B", _loraB);
     }

@@ -21,7 +21,7 @@ public static class LoraInjector
         {
             if (module is QwenLinear layer && config.TargetModules.Contains(LastSegment(name)))
             {
-                layer.AddLora(config, generator);
+                layer.AddLora(config.R, config.Scaling, config.Dropout, generator);
                 adapted.Add((name, layer));
             }
         }

@@ -73,12 +73,13 @@ public sealed class QwenTokenizer
     internal BpeTokenizer Bpe => _bpe;
 
     /// <summary>
-    /// Tokenizer files a saved model folder should carry, by name; copy those present in the source folder.
+    /// Tokenizer files a saved model folder (checkpoint, final model, adapter, merged model) carries, by name: every file
+    /// <see cref="FromDirectory"/> and the chat template read, so a reload sees the same tokenizer and template.
     /// </summary>
     public static IReadOnlyList<string> FilesToCopy { get; } =
     [
         TokenizerJson.FileName, TokenizerConfig.FileName, "vocab.json", "merges.txt", "special_tokens_map.json",
-        "added_tokens.json", "chat_template.jinja", "chat_template.json",
+        "added_tokens.json", TokenizerConfig.ChatTemplateJinjaFile, TokenizerConfig.ChatTemplateJsonFile,
     ];
 
     /// <summary>Largest id + 1 over the vocabulary and the added tokens (Hugging Face's <c>len(tokenizer)</c>).</summary>

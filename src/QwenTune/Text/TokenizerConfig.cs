@@ -15,6 +15,8 @@ internal sealed record TokenizerConfig(
     string? ChatTemplate)
 {
     public const string FileName = "tokenizer_config.json";
+    public const string ChatTemplateJinjaFile = "chat_template.jinja";
+    public const string ChatTemplateJsonFile = "chat_template.json";
 
     public static TokenizerConfig Read(string directory)
     {
@@ -73,10 +75,10 @@ internal sealed record TokenizerConfig(
 
     private static string? ReadChatTemplateFile(string directory)
     {
-        var jinja = Path.Combine(directory, "chat_template.jinja");
+        var jinja = Path.Combine(directory, ChatTemplateJinjaFile);
         if (File.Exists(jinja))
             return File.ReadAllText(jinja);
-        var json = Path.Combine(directory, "chat_template.json");
+        var json = Path.Combine(directory, ChatTemplateJsonFile);
         if (!File.Exists(json))
             return null;
         using var document = JsonFiles.Parse(json);

@@ -4,8 +4,34 @@ using static TorchSharp.torch;
 
 namespace QwenTune.Training;
 
+/// <summary>
+/// Which AdamW arithmetic: torch.optim.AdamW's (HF's adamw_torch and adamw_torch_fused; also DeepSpeed's AdamW), or
+/// the one of transformers' own legacy AdamW class (adamw_hf), which adds epsilon before the bias correction and
+/// applies weight decay after the Adam update instead of before it.
+/// </summary>
+public enum AdamWVariant
+{
+    Torch,
+    TransformersLegacy,
+}
+
 /// <summary>AdamW hyper-parameters, as TrainingArguments names them.</summary>
-public sealed record AdamWOptions(double Beta1, double Beta2, double Epsilon, double WeightDecay);
+public sealed record AdamWOptions(double Beta1, double Beta2, double Epsilon, double WeightDecay, AdamWVariant Variant = AdamWVariant.Torch)
+{
+    /// <summary>--optim: the names whose arithmetic this updater has; any other HF optimizer is refused with the reason.</summary>
+    public static AdamWVariant VariantFor(string optim) => optim switch
+    {
+        "adamw_torch" or "adamw_torch_fused" => AdamWVariant.Torch,
+        "adamw_hf" => AdamWVariant.TransformersLegacy,
+        "adamw_apex_fused" or "adamw_torch_xla" or "adamw_torch_npu_fused" => throw Refused(optim,
+            "it is torch's AdamW run by a vendor kernel (apex, XLA, NPU) that QwenTune does not carry; --optim adamw_torch computes the same update"),
+        _ when optim.Contains("8bit", StringComparison.Ordinal) || optim.StartsWith("paged_", StringComparison.Ordinal) || optim.Contains("bnb", StringComparison.Ordinal) =>
+            throw Refused(optim, "bitsandbytes' 8-bit and paged optimizers are CUDA kernels QwenTune does not carry; Q-LoRA here keeps float32 optimizer state for its small adapters"),
+        _ => throw Refused(optim, "QwenTune trains with AdamW only (adamw_torch, adamw_torch_fused, adamw_hf)"),
+    };
+
+    private static QwenTuneException Refused(string optim, string reason) => new($"--optim {optim} is not supported: {reason}.");
+}
 
 /// <summary>
 /// The optimizer step of one data-parallel replica: gradients are summed over processes, clipped by their
@@ -87,20 +113,34 @@ public sealed class AdamWUpdater : IParameterUpdater
         return new StepResult(norm, Skipped: false);
     }
 
-    /// <summary>torch.optim.AdamW (single-tensor path) on one parameter.</summary>
+    /// <summary>
+    /// torch.optim.AdamW (single-tensor path) on one parameter; with <see cref="AdamWVariant.TransformersLegacy"/>,
+    /// transformers.optimization.AdamW (correct_bias=True) instead.
+    /// </summary>
     private void Update(int i, Tensor grad, double learningRate)
     {
         var parameter = _parameters[i].Parameter;
         var target = _masters[i] ?? parameter;
         var decay = _parameters[i].Decay ? _options.WeightDecay : 0.0;
-        if (decay != 0.0)
+        var legacy = _options.Variant == AdamWVariant.TransformersLegacy;
+        if (decay != 0.0 && !legacy)
             target.mul_(1.0 - learningRate * decay);
         _expAvg[i].lerp_(grad, 1.0 - _options.Beta1);
         _expAvgSq[i].mul_(_options.Beta2).addcmul_(grad, grad, 1.0 - _options.Beta2);
         var biasCorrection1 = 1.0 - Math.Pow(_options.Beta1, StepCount);
         var biasCorrection2Sqrt = Math.Sqrt(1.0 - Math.Pow(_options.Beta2, StepCount));
-        var denominator = _expAvgSq[i].sqrt().div_(biasCorrection2Sqrt).add_(_options.Epsilon);
-        target.addcdiv_(_expAvg[i], denominator, -learningRate / biasCorrection1);
+        if (legacy)
+        {
+            var denominator = _expAvgSq[i].sqrt().add_(_options.Epsilon);
+            target.addcdiv_(_expAvg[i], denominator, -learningRate * biasCorrection2Sqrt / biasCorrection1);
+            if (decay != 0.0)
+                target.mul_(1.0 - learningRate * decay);
+        }
+        else
+        {
+            var denominator = _expAvgSq[i].sqrt().div_(biasCorrection2Sqrt).add_(_options.Epsilon);
+            target.addcdiv_(_expAvg[i], denominator, -learningRate / biasCorrection1);
+        }
         if (_masters[i] is { } master)
             parameter.copy_(master);
     }

@@ -26,7 +26,7 @@ public sealed class CheckpointStore(
     IModelWriter modelWriter,
     IParameterUpdater updater,
     Generator? modelGenerator,
-    DynamicLossScaler? scaler,
+    ILossScaler? scaler,
     int? saveTotalLimit,
     JsonObject trainingArgs) : ICheckpointStore
 {
@@ -37,12 +37,6 @@ public sealed class CheckpointStore(
     private const string SchedulerFile = "scheduler.json";
     private const string TrainerStateFile = "trainer_state.json";
     private const string ArgsFile = "training_args.json";
-
-    /// <summary>
-    /// Fault-injection hook for tests: QWENTUNE_TEST_PAUSE_IN_SAVE=STEP:SECONDS pauses the save of checkpoint-STEP
-    /// after all its files are written and before the rename, so a test can kill the process mid-save.
-    /// </summary>
-    private static readonly (int Step, double Seconds)? PauseInSave = ParsePauseHook(Environment.GetEnvironmentVariable("QWENTUNE_TEST_PAUSE_IN_SAVE"));
 
     /// <summary>Fails early, before any training, if output_dir cannot be created or written.</summary>
     public static void EnsureWritable(string outputDir)
@@ -70,7 +64,7 @@ public sealed class CheckpointStore(
         return Checkpoints(outputDir).LastOrDefault(c => File.Exists(Path.Combine(c.Path, TrainerStateFile))).Path;
     }
 
-    public string SaveCheckpoint(int step, TrainerState state)
+    public StagedCheckpoint Stage(int step, TrainerState state)
     {
         var final = Path.Combine(outputDir, Prefix + step);
         var temporary = Path.Combine(outputDir, $"{TemporaryPrefix}{step}-{Guid.NewGuid():N}");
@@ -83,24 +77,34 @@ public sealed class CheckpointStore(
             AtomicFile.WriteAllText(Path.Combine(temporary, SchedulerFile), new JsonObject { ["last_step"] = step }.ToJsonString() + "\n");
             AtomicFile.WriteJson(Path.Combine(temporary, ArgsFile), trainingArgs);
             AtomicFile.WriteAllText(Path.Combine(temporary, TrainerStateFile), state.ToJson() + "\n");
-            if (PauseInSave is { } pause && pause.Step == step)
-            {
-                Console.Error.WriteLine($"[test hook] checkpoint-{step} written to {temporary}; pausing {pause.Seconds}s before the rename");
-                Thread.Sleep(TimeSpan.FromSeconds(pause.Seconds));
-            }
-            if (Directory.Exists(final))
-                Directory.Delete(final, recursive: true);   // the same step saved again after a resume
-            Directory.Move(temporary, final);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or QwenTuneException)
         {
             TryDelete(temporary);
-            throw new QwenTuneException(
-                $"could not write checkpoint-{step} in '{outputDir}': {e.Message.TrimEnd('.')}. Earlier checkpoints are untouched; free space or fix permissions, then rerun to resume.");
+            throw SaveFailed(step, e);
+        }
+        return new StagedCheckpoint(step, temporary, final);
+    }
+
+    public string Commit(StagedCheckpoint staged, TrainerState state)
+    {
+        try
+        {
+            if (Directory.Exists(staged.FinalPath))
+                Directory.Delete(staged.FinalPath, recursive: true);   // the same step saved again after a resume
+            Directory.Move(staged.TemporaryPath, staged.FinalPath);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            TryDelete(staged.TemporaryPath);
+            throw SaveFailed(staged.Step, e);
         }
         Prune(state);
-        return final;
+        return staged.FinalPath;
     }
+
+    private QwenTuneException SaveFailed(int step, Exception e) => new(
+        $"could not write checkpoint-{step} in '{outputDir}': {e.Message.TrimEnd('.')}. Earlier checkpoints are untouched; free space or fix permissions, then rerun to resume.");
 
     public void SaveFinal(TrainerState state, TrainSummary summary)
     {
@@ -141,9 +145,7 @@ public sealed class CheckpointStore(
             var names = optimizer.Entries.Select(e => e.Name).ToHashSet();
             var stepCount = long.Parse(optimizer.Metadata.GetValueOrDefault("step_count") ?? "0", System.Globalization.CultureInfo.InvariantCulture);
             updater.LoadState(stepCount, name => names.Contains(name) ? optimizer.Read(name) : null, checkpoint);
-            if (scaler is not null && optimizer.Metadata.TryGetValue("loss_scale", out var scale))
-                scaler.Restore(double.Parse(scale, System.Globalization.CultureInfo.InvariantCulture),
-                    int.Parse(optimizer.Metadata.GetValueOrDefault("loss_scale_clean_steps") ?? "0", System.Globalization.CultureInfo.InvariantCulture));
+            scaler?.Restore(optimizer.Metadata);
         }
         using (var rng = SafeTensorsReader.Open(Path.Combine(checkpoint, RngFile)))
         {
@@ -161,11 +163,8 @@ public sealed class CheckpointStore(
     private void WriteOptimizer(string directory)
     {
         var metadata = new Dictionary<string, string> { ["step_count"] = updater.StepCount.ToString(System.Globalization.CultureInfo.InvariantCulture) };
-        if (scaler is not null)
-        {
-            metadata["loss_scale"] = scaler.State.Scale.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
-            metadata["loss_scale_clean_steps"] = scaler.State.CleanSteps.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        }
+        foreach (var (key, value) in scaler?.State ?? new Dictionary<string, string>())
+            metadata[key] = value;
         SafeTensorsWriter.Write(Path.Combine(directory, OptimizerFile), updater.StateTensors(), metadata);
     }
 
@@ -197,16 +196,6 @@ public sealed class CheckpointStore(
             .Where(c => c.Step >= 0)
             .OrderBy(c => c.Step)
             .ToList();
-
-    private static (int, double)? ParsePauseHook(string? value)
-    {
-        var parts = value?.Split(':');
-        return parts is [var step, var seconds]
-               && int.TryParse(step, out var s)
-               && double.TryParse(seconds, System.Globalization.CultureInfo.InvariantCulture, out var d)
-            ? (s, d)
-            : null;
-    }
 
     private static void TryDelete(string path)
     {

@@ -1,3 +1,5 @@
+using QwenTune.Configuration;
+
 namespace QwenTune.Training;
 
 /// <summary>
@@ -8,6 +10,14 @@ public sealed class DeepSpeedWarmupSchedule(double minLr, double maxLr, int warm
 {
     // DeepSpeed clamps the warmup to at least 2 steps so that log(warmup) is positive.
     private readonly int _warmup = Math.Max(2, warmupSteps);
+
+    /// <summary>The schedule of a config's scheduler block; "auto" values come from the arguments as HF fills them.</summary>
+    public static DeepSpeedWarmupSchedule From(DeepSpeedScheduler block, TrainingArguments args, int totalSteps) => new(
+        block.WarmupMinLr ?? 0.0,
+        block.WarmupMaxLr ?? args.LearningRate,
+        block.WarmupNumSteps ?? LrSchedule.WarmupStepsFor(args.WarmupSteps, args.WarmupRatio, totalSteps),
+        block.WarmupType,
+        block.Type == "WarmupDecayLR" ? block.TotalNumSteps ?? totalSteps : null);
 
     public double LearningRate(int step) => minLr + (maxLr - minLr) * Gamma(step);
 

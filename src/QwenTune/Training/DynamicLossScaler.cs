@@ -1,10 +1,12 @@
+using System.Globalization;
+
 namespace QwenTune.Training;
 
 /// <summary>
-/// fp16 dynamic loss scaling as torch.cuda.amp.GradScaler does it: start at 2^16, halve and skip the step
-/// when gradients overflow, double after 2000 clean steps in a row.
+/// fp16 dynamic loss scaling as torch.cuda.amp.GradScaler does it (what Hugging Face's Trainer uses without
+/// DeepSpeed): start at 2^16, halve and skip the step when gradients overflow, double after 2000 clean steps in a row.
 /// </summary>
-public sealed class DynamicLossScaler(double initialScale = 65536.0, int growthInterval = 2000)
+public sealed class DynamicLossScaler(double initialScale = 65536.0, int growthInterval = 2000) : ILossScaler
 {
     private int _cleanSteps;
 
@@ -25,11 +27,16 @@ public sealed class DynamicLossScaler(double initialScale = 65536.0, int growthI
         }
     }
 
-    public (double Scale, int CleanSteps) State => (Scale, _cleanSteps);
-
-    public void Restore(double scale, int cleanSteps)
+    public IReadOnlyDictionary<string, string> State => new Dictionary<string, string>
     {
-        Scale = scale;
-        _cleanSteps = cleanSteps;
+        ["loss_scale"] = Scale.ToString("R", CultureInfo.InvariantCulture),
+        ["loss_scale_clean_steps"] = _cleanSteps.ToString(CultureInfo.InvariantCulture),
+    };
+
+    public void Restore(IReadOnlyDictionary<string, string> state)
+    {
+        if (state.TryGetValue("loss_scale", out var scale))
+            Scale = double.Parse(scale, CultureInfo.InvariantCulture);
+        _cleanSteps = int.Parse(state.GetValueOrDefault("loss_scale_clean_steps") ?? "0", CultureInfo.InvariantCulture);
     }
 }

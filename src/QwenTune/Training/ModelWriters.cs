@@ -1,6 +1,7 @@
 using QwenTune.Checkpoints;
 using QwenTune.Models;
 using QwenTune.Peft;
+using QwenTune.Text;
 
 namespace QwenTune.Training;
 
@@ -18,7 +19,7 @@ public sealed class AdapterWriter(QwenForCausalLM model, LoraConfig config, stri
     public void WriteModel(string directory)
     {
         PeftAdapter.Save(directory, model, config, baseModelPath);
-        PretrainedModel.CopyFiles(baseModelPath, directory, PretrainedModel.TokenizerFiles);
+        PretrainedModel.CopyFiles(baseModelPath, directory, QwenTokenizer.FilesToCopy);
     }
 
     public void ReadModel(string directory) => PeftAdapter.LoadWeights(directory, model, config);

@@ -12,7 +12,7 @@ namespace QwenTune.Training;
 /// so batch 4 x accumulation 1 and batch 1 x accumulation 4 give the same update. (Hugging Face averages
 /// per-micro-batch means, which weighs a token in a short batch more than one in a long batch.)
 /// </summary>
-public sealed class StepRunner(QwenForCausalLM model, IParameterUpdater updater, ICollectives collectives, DynamicLossScaler? scaler)
+public sealed class StepRunner(QwenForCausalLM model, IParameterUpdater updater, ICollectives collectives, ILossScaler? scaler)
 {
     public StepMetrics Run(int step, IReadOnlyList<Batch> batches, double learningRate, double maxGradNorm, double epoch)
     {

@@ -14,7 +14,8 @@ public sealed record TrainerParts(
     StepRunner Steps,
     Func<EvalResult>? Evaluate,
     ICheckpointStore Checkpoints,
-    IReadOnlyList<ITrainerCallback> Callbacks);
+    IReadOnlyList<ITrainerCallback> Callbacks,
+    double FlopsPerToken);
 
 /// <summary>
 /// The training loop: for each optimizer step, fetch its micro-batches, run the step, then let the
@@ -55,6 +56,7 @@ public sealed class Trainer(TrainerParts parts)
             state.GlobalStep = step + 1;
             state.Epoch = metrics.Epoch;
             state.NumInputTokensSeen += metrics.Tokens;
+            state.TotalFlos += parts.FlopsPerToken * metrics.Tokens;
             runTokens += metrics.Tokens;
             if (double.IsFinite(metrics.Loss))
             {
@@ -69,10 +71,7 @@ public sealed class Trainer(TrainerParts parts)
             if (IsDue(state.GlobalStep, evalEvery) || (epochEnded && _args.EvalStrategy == "epoch"))
                 RunEvaluation(state);
             if (IsDue(state.GlobalStep, saveEvery) || (epochEnded && _args.SaveStrategy == "epoch"))
-            {
-                var saved = parts.Checkpoints.SaveCheckpoint(state.GlobalStep, state);
-                Notify(c => c.OnSave(saved));
-            }
+                SaveCheckpoint(state);
         }
         var summary = new TrainSummary(runSteps > 0 ? runLossSum / runSteps : double.NaN, clock.Elapsed.TotalSeconds,
             runSamples, runTokens, runSteps, Memory.PeakRssBytes(), _args.OutputDir);
@@ -86,6 +85,19 @@ public sealed class Trainer(TrainerParts parts)
         value <= 0 ? 0 : value < 1 ? Math.Max(1, (int)Math.Ceiling(value * _plan.TotalSteps)) : (int)value;
 
     private static bool IsDue(int step, int every) => every > 0 && step % every == 0;
+
+    /// <summary>
+    /// As HF's _save_checkpoint: best_model_checkpoint names a checkpoint only once one exists for the best evaluation's
+    /// step, so it never points at a folder that was not written.
+    /// </summary>
+    private void SaveCheckpoint(TrainerState state)
+    {
+        if (state.BestGlobalStep == state.GlobalStep)
+            state.BestModelCheckpoint = Path.Combine(_args.OutputDir, $"checkpoint-{state.GlobalStep}");
+        var staged = parts.Checkpoints.Stage(state.GlobalStep, state);
+        var saved = parts.Checkpoints.Commit(staged, state);
+        Notify(c => c.OnSave(saved));
+    }
 
     private void RunEvaluation(TrainerState state)
     {
@@ -106,7 +118,7 @@ public sealed class Trainer(TrainerParts parts)
         if (state.BestMetric is null || result.EvalLoss < state.BestMetric)
         {
             state.BestMetric = result.EvalLoss;
-            state.BestModelCheckpoint = Path.Combine(_args.OutputDir, $"checkpoint-{state.GlobalStep}");
+            state.BestGlobalStep = state.GlobalStep;
         }
         Record(state, entry);
     }

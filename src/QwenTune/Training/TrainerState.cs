@@ -16,6 +16,7 @@ public sealed class TrainerState
     [JsonPropertyName("save_steps")] public double SaveSteps { get; set; }
     [JsonPropertyName("train_batch_size")] public int TrainBatchSize { get; set; }
     [JsonPropertyName("best_metric")] public double? BestMetric { get; set; }
+    [JsonPropertyName("best_global_step")] public int? BestGlobalStep { get; set; }
     [JsonPropertyName("best_model_checkpoint")] public string? BestModelCheckpoint { get; set; }
     [JsonPropertyName("total_flos")] public double TotalFlos { get; set; }
     [JsonPropertyName("num_input_tokens_seen")] public long NumInputTokensSeen { get; set; }

@@ -56,4 +56,43 @@ public sealed class PretrainedModelTests
         var actual = nf4.call(ids).to(ScalarType.Float32);
         Assert.True(actual.allclose(expected, rtol: 1e-4, atol: 1e-4), $"max difference {(actual - expected).abs().max().item<float>()}");
     }
+
+    /// <summary>
+    /// Newer transformers keep the chat template in chat_template.jinja (or chat_template.json) beside a tokenizer_config.json
+    /// that has none. A saved model, and a LoRA run's adapter folder, must carry that file, or a reload of the output falls
+    /// back to plain ChatML and trains or chats with another format than the source model.
+    /// </summary>
+    [Theory]
+    [InlineData("chat_template.jinja")]
+    [InlineData("chat_template.json")]
+    public void Saved_model_and_adapter_keep_a_chat_template_kept_in_its_own_file(string templateFile)
+    {
+        using var folder = new TempFolder();
+        var source = Directory.CreateDirectory(folder.File("source")).FullName;
+        File.Copy(Fixtures.File("tokenizers", "qwen2.5", "tokenizer.json"), Path.Combine(source, "tokenizer.json"));
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Fixtures.File("tokenizers", "qwen2.5", "tokenizer_config.json")))!.AsObject();
+        var template = config["chat_template"]!.GetValue<string>();
+        config.Remove("chat_template");
+        File.WriteAllText(Path.Combine(source, "tokenizer_config.json"), config.ToJsonString());
+        File.WriteAllText(Path.Combine(source, templateFile), templateFile.EndsWith(".jinja", StringComparison.Ordinal)
+            ? template
+            : new System.Text.Json.Nodes.JsonObject { ["chat_template"] = template }.ToJsonString());
+        var model = TinyModels.Create(TinyModels.Qwen2());
+        var saved = folder.File("saved");
+        PretrainedModel.Save(model, saved, ShardSize.Default, source);
+        QwenTune.Peft.LoraInjector.Apply(model, new QwenTune.Peft.LoraConfig { R = 2 }, seed: 1);
+        var adapter = folder.File("adapter");
+        new QwenTune.Training.AdapterWriter(model, new QwenTune.Peft.LoraConfig { R = 2 }, source).WriteModel(adapter);
+        List<System.Text.Json.Nodes.JsonObject> messages =
+            [new() { ["role"] = "user", ["content"] = "Hi" }, new() { ["role"] = "assistant", ["content"] = "Hello" }];
+        string Rendered(string directory)
+        {
+            var tokenizer = QwenTune.Text.QwenTokenizer.FromDirectory(directory);
+            return QwenTune.Text.ChatTemplate.For(tokenizer, directory).Render(messages, null, addGenerationPrompt: false);
+        }
+        var expected = Rendered(source);
+        Assert.StartsWith("<|im_start|>system\nYou are Qwen", expected);   // Qwen2.5's default system turn, not plain ChatML
+        Assert.Equal(expected, Rendered(saved));
+        Assert.Equal(expected, Rendered(adapter));
+    }
 }

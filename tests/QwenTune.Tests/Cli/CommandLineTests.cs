@@ -109,4 +109,71 @@ public sealed class CommandLineTests
         Assert.Equal(one, Loss("5"), 1e-5 * one);
         Assert.Equal(one, Loss("12"), 1e-5 * one);
     }
+
+    [Theory]
+    [InlineData("eval", "--learning_rate", "1", "train")]
+    [InlineData("render", "--bf16", "True", "train")]
+    [InlineData("tokenize", "--data_path", "x.jsonl", "train")]
+    [InlineData("train", "--adapter_name_or_path", "a", "eval")]
+    [InlineData("train", "--add_generation_prompt", "True", "render")]
+    [InlineData("merge", "--per_device_eval_batch_size", "2", "eval")]
+    public void A_flag_of_another_command_is_refused_naming_the_commands_that_take_it(string command, string flag, string value, string owner)
+    {
+        var (code, _, stderr) = CliProcess.Run(command, flag, value);
+        Assert.Equal(2, code);
+        Assert.Contains($"{flag} is not a flag of `qwentune {command}`", stderr);
+        Assert.Contains($"`qwentune {owner}`", stderr);
+    }
+
+    [Fact]
+    public void Help_of_a_command_lists_only_its_own_flags()
+    {
+        var (code, stdout, _) = CliProcess.Run("eval", "--help");
+        Assert.Equal(0, code);
+        Assert.Contains("--per_device_eval_batch_size", stdout);
+        Assert.DoesNotContain("--learning_rate", stdout);
+        Assert.DoesNotContain("LoRA arguments", stdout);
+    }
+
+    [Fact]
+    public void Merge_takes_output_dir_in_any_spelling()
+    {
+        using var fixture = new TrainingFixture(samples: 2);
+        var adapter = fixture.Output("adapter");
+        var (trained, _, trainErr) = CliProcess.Run(["train", .. TrainingRuns.Common(fixture, adapter, "--use_lora", "True", "--lora_r", "2", "--max_steps", "1")], null, null);
+        Assert.True(trained == 0, trainErr);
+        foreach (var spelling in new[] { "--output-dir", "--output_dir=" })
+        {
+            var merged = fixture.Output("merged" + spelling.Length);
+            string[] outputArgs = spelling.EndsWith('=') ? [spelling + merged] : [spelling, merged];
+            var (code, _, stderr) = CliProcess.Run(["merge", "--model_name_or_path", fixture.ModelDir, "--adapter_name_or_path", adapter, .. outputArgs], null, null);
+            Assert.True(code == 0, $"{spelling}: {stderr}");
+            Assert.True(File.Exists(Path.Combine(merged, "model.safetensors")), spelling);
+        }
+        var (missing, _, missingErr) = CliProcess.Run("merge", "--model_name_or_path", fixture.ModelDir, "--adapter_name_or_path", adapter);
+        Assert.Equal(2, missing);
+        Assert.Contains("--output_dir is required", missingErr);
+    }
+
+    /// <summary>finetune.sh's own default is --bf16 True; a precision flag the user gives replaces it rather than joining it.</summary>
+    [Fact]
+    public void Finetune_sh_precision_flag_replaces_the_scripts_bf16_default()
+    {
+        using var fixture = new TrainingFixture(samples: 2);
+        var info = new System.Diagnostics.ProcessStartInfo("bash")
+        {
+            RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false,
+        };
+        foreach (var arg in new[] { Path.Combine(Fixtures.RepositoryRoot, "finetune.sh"), "-m", fixture.ModelDir, "-d", fixture.DataPath,
+                     "--output_dir", fixture.Output("o"), "--fp16", "True", "--device", "cpu", "--max_steps", "1" })
+            info.ArgumentList.Add(arg);
+        using var process = System.Diagnostics.Process.Start(info)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        var stderr = process.StandardError.ReadToEnd();
+        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(3)));
+        Assert.Equal(1, process.ExitCode);
+        Assert.Contains("--fp16 needs CUDA", stderr);          // the user's fp16 reached train alone ...
+        Assert.DoesNotContain("are exclusive", stderr);        // ... not alongside the script's --bf16 True
+    }
 }

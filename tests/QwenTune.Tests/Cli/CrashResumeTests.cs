@@ -27,8 +27,7 @@ public sealed class CrashResumeTests
         Assert.True(code == 0, stderr);
 
         var killed = fixture.Output("killed");
-        var pauseAtStep4 = new Dictionary<string, string> { ["QWENTUNE_TEST_PAUSE_IN_SAVE"] = "4:120" };
-        using (var process = Process.Start(CliProcess.StartInfo(Args(fixture, killed), pauseAtStep4))!)
+        using (var process = Process.Start(CliProcess.TestHostStartInfo(["train-pausing-save", "4", "120", .. Args(fixture, killed)[1..]]))!)
         {
             _ = process.StandardOutput.ReadToEndAsync();
             process.StandardInput.Close();

@@ -7,7 +7,7 @@ public sealed class HfArgumentParserTests
     private static readonly HfArgumentParser Parser =
         new(typeof(ModelArguments), typeof(DataArguments), typeof(TrainingArguments), typeof(LoraArguments));
 
-    private static TrainingArguments Training(params string[] args) => (TrainingArguments)Parser.Parse(args)[2];
+    private static TrainingArguments Training(params string[] args) => (TrainingArguments)Parser.Parse(args).Groups[2];
 
     [Fact]
     public void Hugging_face_spellings_bind_with_their_meanings()
@@ -16,8 +16,8 @@ public sealed class HfArgumentParserTests
             "--model_name_or_path", "m", "--bf16", "True", "--learning_rate", "3e-4", "--gradient_checkpointing",
             "--per_device_train_batch_size=2", "--evaluation_strategy", "no", "--lora_target_modules", "q_proj", "v_proj",
             "--save_total_limit", "10", "--report_to", "none", "--warmup-ratio", "0.01", "--max_steps", "-1"]);
-        var training = (TrainingArguments)parsed[2];
-        Assert.Equal("m", ((ModelArguments)parsed[0]).ModelNameOrPath);
+        var training = (TrainingArguments)parsed.Groups[2];
+        Assert.Equal("m", ((ModelArguments)parsed.Groups[0]).ModelNameOrPath);
         Assert.True(training.Bf16);
         Assert.Equal(3e-4, training.LearningRate);
         Assert.True(training.GradientCheckpointing);
@@ -26,7 +26,7 @@ public sealed class HfArgumentParserTests
         Assert.Equal(10, training.SaveTotalLimit);
         Assert.Equal(0.01, training.WarmupRatio);
         Assert.Equal(-1, training.MaxSteps);
-        Assert.Equal(["q_proj", "v_proj"], ((LoraArguments)parsed[3]).LoraTargetModules);
+        Assert.Equal(["q_proj", "v_proj"], ((LoraArguments)parsed.Groups[3]).LoraTargetModules);
     }
 
     [Fact]
@@ -40,7 +40,7 @@ public sealed class HfArgumentParserTests
         Assert.Equal(0.999, training.AdamBeta2);
         Assert.Equal(1.0, training.MaxGradNorm);
         Assert.Equal(42, training.Seed);
-        var lora = (LoraArguments)Parser.Parse([])[3];
+        var lora = (LoraArguments)Parser.Parse([]).Groups[3];
         Assert.Equal((64, 16.0, 0.05, "none"), (lora.LoraR, lora.LoraAlpha, lora.LoraDropout, lora.LoraBias));
         Assert.Equal(7, lora.LoraTargetModules.Count);
     }

@@ -41,7 +41,8 @@ public sealed class LoraTests
         var layer = new QwenLinear(6, 5, hasBias: true, ScalarType.Float32, CPU);
         using var noGrad = no_grad();
         layer.Weight!.normal_(0, 1, new Generator(2));
-        layer.AddLora(Config with { UseRslora = true }, new Generator(3));
+        var rslora = Config with { UseRslora = true };
+        layer.AddLora(rslora.R, rslora.Scaling, rslora.Dropout, new Generator(3));
         layer.LoraB!.weight!.normal_(0, 1, new Generator(4));
         var x = randn([2, 6], generator: new Generator(5));
         var expected = x.matmul(layer.Weight!.t()) + layer.Bias! +
@@ -58,7 +59,7 @@ public sealed class LoraTests
         var layer = new QwenLinear(2000, 1, hasBias: false, ScalarType.Float32, CPU);
         using var noGrad = no_grad();
         layer.Weight!.zero_();
-        layer.AddLora(Config with { Dropout = 0.25, R = 1, Alpha = 1 }, new Generator(1));
+        layer.AddLora(rank: 1, scaling: 1.0, dropout: 0.25, new Generator(1));
         // A = identity on the first input only is not possible with r = 1, so probe through B(A(x)) with A = 1, B = 1.
         layer.LoraA!.weight!.fill_(1.0);
         layer.LoraB!.weight!.fill_(1.0);

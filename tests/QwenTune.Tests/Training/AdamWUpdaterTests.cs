@@ -92,4 +92,61 @@ public sealed class AdamWUpdaterTests
         Assert.True(master.allclose(w32, rtol: 2e-2, atol: 1e-3));
         Assert.True(w16.to(ScalarType.Float32).allclose(master.to(ScalarType.BFloat16).to(ScalarType.Float32)));
     }
+
+    /// <summary>
+    /// --optim adamw_hf is transformers.optimization.AdamW (correct_bias=True): epsilon is added to sqrt(v) before the bias
+    /// correction, the step is lr * sqrt(1 - beta2^t) / (1 - beta1^t), and weight decay p -= lr * wd * p comes after the
+    /// Adam update. Checked against that arithmetic written out in float64 for one scalar parameter over three steps.
+    /// </summary>
+    [Fact]
+    public void Adamw_hf_follows_the_transformers_legacy_arithmetic()
+    {
+        const double lr = 0.1, beta1 = 0.9, beta2 = 0.95, eps = 1e-3, decay = 0.5;
+        double[] gradients = [0.3, -0.2, 0.05];
+        var parameter = new Parameter(tensor(new[] { 1.5f }));
+        using var updater = new AdamWUpdater([new TrainableParameter("p", parameter, Decay: true)],
+            new AdamWOptions(beta1, beta2, eps, decay, AdamWOptions.VariantFor("adamw_hf")), new SingleProcess());
+        double p = 1.5, m = 0, v = 0;
+        for (var t = 1; t <= 3; t++)
+        {
+            var g = gradients[t - 1];
+            parameter.grad = tensor(new[] { (float)g });
+            updater.Step(lr, maxGradNorm: 0);
+            m = beta1 * m + (1 - beta1) * g;
+            v = beta2 * v + (1 - beta2) * g * g;
+            p -= lr * Math.Sqrt(1 - Math.Pow(beta2, t)) / (1 - Math.Pow(beta1, t)) * m / (Math.Sqrt(v) + eps);
+            p -= lr * decay * p;
+            Assert.Equal(p, parameter.item<float>(), 1e-6);
+        }
+        // torch's arithmetic gives a visibly different value for the same inputs (decay first, eps after the correction).
+        var torchParameter = new Parameter(tensor(new[] { 1.5f }));
+        using var torchUpdater = new AdamWUpdater([new TrainableParameter("p", torchParameter, Decay: true)],
+            new AdamWOptions(beta1, beta2, eps, decay, AdamWOptions.VariantFor("adamw_torch")), new SingleProcess());
+        foreach (var g in gradients)
+        {
+            torchParameter.grad = tensor(new[] { (float)g });
+            torchUpdater.Step(lr, maxGradNorm: 0);
+        }
+        Assert.True(Math.Abs(torchParameter.item<float>() - p) > 1e-3);
+    }
+
+    [Theory]
+    [InlineData("adamw_torch", AdamWVariant.Torch)]
+    [InlineData("adamw_torch_fused", AdamWVariant.Torch)]
+    [InlineData("adamw_hf", AdamWVariant.TransformersLegacy)]
+    public void Supported_optim_names_choose_their_arithmetic(string optim, AdamWVariant expected) =>
+        Assert.Equal(expected, AdamWOptions.VariantFor(optim));
+
+    [Theory]
+    [InlineData("adamw_bnb_8bit", "bitsandbytes")]
+    [InlineData("paged_adamw_32bit", "bitsandbytes")]
+    [InlineData("adamw_apex_fused", "vendor kernel")]
+    [InlineData("sgd", "AdamW only")]
+    [InlineData("adafactor", "AdamW only")]
+    public void Other_optim_names_are_refused_with_the_reason(string optim, string reason)
+    {
+        var error = Assert.Throws<QwenTuneException>(() => AdamWOptions.VariantFor(optim));
+        Assert.Contains($"--optim {optim} is not supported", error.Message);
+        Assert.Contains(reason, error.Message);
+    }
 }

@@ -10,9 +10,7 @@ internal static class TrainingRuns
 {
     public static TrainSummary Train(params string[] args)
     {
-        var parsed = new HfArgumentParser(typeof(ModelArguments), typeof(DataArguments), typeof(TrainingArguments), typeof(LoraArguments)).Parse(args);
-        return TrainingSession.Run((ModelArguments)parsed[0], (DataArguments)parsed[1], (TrainingArguments)parsed[2], (LoraArguments)parsed[3],
-            [], TextWriter.Null);
+        return TrainingSession.Run(TrainingRequest.Parse(args), [], TextWriter.Null);
     }
 
     /// <summary>The arguments every test run shares: float32, no shuffling by length, fixed seed, no checkpoints.</summary>

@@ -125,4 +125,63 @@ public sealed class TrainingSessionTests
         foreach (var file in Directory.GetFiles(source))
             File.Copy(file, Path.Combine(destination, Path.GetFileName(file)));
     }
+
+    /// <summary>
+    /// HF sets best_model_checkpoint only when a checkpoint is saved for the best evaluation's step. Here evaluation runs
+    /// every step and saving every second step, and the loss falls, so the best evaluation (step 3) has no checkpoint:
+    /// best_model_checkpoint must name checkpoint-2, which exists, not checkpoint-3, which was never written.
+    /// </summary>
+    [Fact]
+    public void Best_model_checkpoint_names_only_a_checkpoint_that_was_saved()
+    {
+        using var fixture = new TrainingFixture();
+        var output = fixture.Output("o");
+        TrainingRuns.Train([.. TrainingRuns.Common(fixture, output, "--max_steps", "3", "--per_device_train_batch_size", "4",
+            "--save_strategy", "steps", "--save_steps", "2", "--eval_strategy", "steps", "--eval_steps", "1"),
+            "--eval_data_path", fixture.DataPath]);
+        var state = QwenTune.Training.TrainerState.FromFile(Path.Combine(output, "trainer_state.json"));
+        var evalLosses = state.LogHistory.Where(e => e["eval_loss"] is not null).Select(e => (double)e["eval_loss"]!).ToList();
+        Assert.Equal(3, evalLosses.Count);
+        Assert.True(evalLosses[2] < evalLosses[1] && evalLosses[1] < evalLosses[0], "the eval loss must fall for this test to mean anything");
+        Assert.Equal(3, state.BestGlobalStep);
+        Assert.Equal(evalLosses[2], state.BestMetric);
+        Assert.Equal(Path.Combine(output, "checkpoint-2"), state.BestModelCheckpoint);
+        Assert.True(Directory.Exists(state.BestModelCheckpoint));
+        var atCheckpoint = QwenTune.Training.TrainerState.FromFile(Path.Combine(output, "checkpoint-2", "trainer_state.json"));
+        Assert.Equal(Path.Combine(output, "checkpoint-2"), atCheckpoint.BestModelCheckpoint);
+    }
+
+    /// <summary>
+    /// total_flos is HF's estimate 6 x (parameters outside the embedding) x tokens. The fixture's model, counted from its
+    /// config by hand: 2 layers x (q 16x16+16, k 16x8+8, v 16x8+8, o 16x16, gate/up/down 3 x 16x32, two norms 2 x 16)
+    /// plus the final norm 16; the tied lm_head is the embedding.
+    /// </summary>
+    [Fact]
+    public void Total_flos_is_six_times_non_embedding_parameters_times_tokens()
+    {
+        using var fixture = new TrainingFixture();
+        var output = fixture.Output("o");
+        TrainingRuns.Train(TrainingRuns.Common(fixture, output, "--max_steps", "2", "--per_device_train_batch_size", "3"));
+        var state = QwenTune.Training.TrainerState.FromFile(Path.Combine(output, "trainer_state.json"));
+        const long perLayer = (16 * 16 + 16) + (16 * 8 + 8) + (16 * 8 + 8) + 16 * 16 + 3 * 16 * 32 + 2 * 16;
+        const long nonEmbedding = 2 * perLayer + 16;
+        Assert.True(state.NumInputTokensSeen > 0);
+        Assert.Equal(6.0 * nonEmbedding * state.NumInputTokensSeen, state.TotalFlos);
+    }
+
+    [Fact]
+    public void Lora_weight_path_refuses_explicit_flags_that_disagree_with_the_adapter()
+    {
+        using var fixture = new TrainingFixture();
+        var adapter = fixture.Output("adapter");
+        TrainingRuns.Train([.. TrainingRuns.Common(fixture, adapter, "--max_steps", "1"), "--use_lora", "True", "--lora_r", "4", "--lora_alpha", "8"]);
+        string[] resume = [.. TrainingRuns.Common(fixture, fixture.Output("next"), "--max_steps", "1"), "--use_lora", "True", "--lora_weight_path", adapter];
+        var error = Assert.Throws<QwenTuneException>(() => TrainingRuns.Train([.. resume, "--lora_r", "8", "--lora_alpha", "8", "--lora_bias", "all"]));
+        Assert.Contains("--lora_r 8, but the adapter has 4", error.Message);
+        Assert.Contains("--lora_bias all, but the adapter has none", error.Message);
+        Assert.DoesNotContain("lora_alpha", error.Message);   // 8 agrees
+        // Flags left at their defaults (r 64) take the adapter's values without complaint.
+        TrainingRuns.Train(resume);
+        Assert.True(File.Exists(Path.Combine(fixture.Output("next"), "adapter_model.safetensors")));
+    }
 }

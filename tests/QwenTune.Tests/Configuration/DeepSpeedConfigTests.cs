@@ -1,7 +1,7 @@
 using QwenTune.Configuration;
-using QwenTune.Distributed;
+using QwenTune.Training;
 
-namespace QwenTune.Tests.Distributed;
+namespace QwenTune.Tests.Configuration;
 
 public sealed class DeepSpeedConfigTests
 {
@@ -19,7 +19,8 @@ public sealed class DeepSpeedConfigTests
         var config = DeepSpeedConfig.Load(Path.Combine(Fixtures.RepositoryRoot, "configs", file));
         Assert.Equal(stage, config.ZeroStage);
         config.Validate(new TrainingArguments { Bf16 = true, LearningRate = 3e-4 }, worldSize: 1);
-        Assert.Null(config.Schedule(new TrainingArguments(), 100));
+        Assert.Null(config.Scheduler);
+        Assert.Equal(new DeepSpeedLossScale { StaticScale = 0, InitialScalePower = 16, ScaleWindow = 1000, Hysteresis = 2, MinScale = 1 }, config.LossScale);
     }
 
     [Fact]
@@ -46,14 +47,14 @@ public sealed class DeepSpeedConfigTests
         var config = Write(folder, """
             {"scheduler": {"type": "WarmupLR", "params": {"warmup_min_lr": "auto", "warmup_max_lr": "auto", "warmup_num_steps": 10}}}
             """);
-        var schedule = config.Schedule(new TrainingArguments { LearningRate = 1e-3 }, 100)!;
+        var schedule = DeepSpeedWarmupSchedule.From(config.Scheduler!, new TrainingArguments { LearningRate = 1e-3 }, 100);
         Assert.Equal(0.0, schedule.LearningRate(0), 12);
         Assert.Equal(1e-3 * Math.Log(5) / Math.Log(10), schedule.LearningRate(4), 12);
         Assert.Equal(1e-3, schedule.LearningRate(10), 12);
         Assert.Equal(1e-3, schedule.LearningRate(99), 12);
-        var decay = Write(folder, """
+        var decay = DeepSpeedWarmupSchedule.From(Write(folder, """
             {"scheduler": {"type": "WarmupDecayLR", "params": {"warmup_num_steps": 10, "total_num_steps": 110, "warmup_type": "linear"}}}
-            """).Schedule(new TrainingArguments { LearningRate = 1e-3 }, 110)!;
+            """).Scheduler!, new TrainingArguments { LearningRate = 1e-3 }, 110);
         Assert.Equal(5e-4, decay.LearningRate(5), 12);
         Assert.Equal(5e-4, decay.LearningRate(60), 12);
     }

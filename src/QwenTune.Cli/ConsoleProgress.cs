@@ -1,13 +1,14 @@
 using System.Text.Json.Nodes;
+using QwenTune.Training;
 
-namespace QwenTune.Training;
+namespace QwenTune.Cli;
 
 /// <summary>
 /// Shows training progress: on a terminal a live bar (step/total, loss, lr, tokens/s, ETA) on stderr.
 /// Log rows go to stdout as JSON lines (Hugging Face prints them as dicts), one per logging step, which is
 /// what a log file or a pipe gets.
 /// </summary>
-public sealed class ConsoleProgress(bool live) : ITrainerCallback
+internal sealed class ConsoleProgress(bool live) : ITrainerCallback
 {
     private TrainingPlan? _plan;
     private int _startStep;

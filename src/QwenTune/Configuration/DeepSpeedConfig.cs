@@ -1,16 +1,14 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using QwenTune.Configuration;
-using QwenTune.Training;
-
-namespace QwenTune.Distributed;
+namespace QwenTune.Configuration;
 
 /// <summary>
 /// A DeepSpeed JSON config (ds_config_zero2.json / ds_config_zero3.json) read the way Hugging Face's
 /// DeepSpeed integration reads it: "auto" values are filled from the training arguments, explicit values
-/// must agree with them (a mismatch is an error naming both), an optimizer block must be AdamW, and a
-/// scheduler block (WarmupLR, WarmupDecayLR) replaces --lr_scheduler_type as it does under DeepSpeed.
+/// must agree with them (a mismatch is an error naming both), an optimizer block must be AdamW, a
+/// scheduler block (WarmupLR, WarmupDecayLR) replaces --lr_scheduler_type as it does under DeepSpeed, and the
+/// fp16 block sets the loss scaler. This class only reads; the training layer builds schedules and scalers.
 /// </summary>
 public sealed class DeepSpeedConfig
 {
@@ -24,9 +22,17 @@ public sealed class DeepSpeedConfig
         ZeroStage = ReadInt(root["zero_optimization"]?["stage"], "zero_optimization.stage") ?? 0;
         if (ZeroStage is < 0 or > 3)
             throw new QwenTuneException($"{path}: zero_optimization.stage must be 0, 1, 2 or 3 (got {ZeroStage}).");
+        Scheduler = ReadScheduler();
+        LossScale = ReadLossScale();
     }
 
     public int ZeroStage { get; }
+
+    /// <summary>The config's own scheduler block, when it has one.</summary>
+    public DeepSpeedScheduler? Scheduler { get; }
+
+    /// <summary>The fp16 block's loss-scaling settings (DeepSpeed's defaults where a key is absent).</summary>
+    public DeepSpeedLossScale LossScale { get; }
 
     public string Path => _path;
 
@@ -46,9 +52,8 @@ public sealed class DeepSpeedConfig
     }
 
     /// <summary>
-    /// Checks the config against the arguments (HF's trainer_config_finalize): returns the arguments with
-    /// any value the config sets explicitly and the arguments leave at default reconciled, or throws
-    /// listing every mismatch.
+    /// Checks the config against the arguments (HF's trainer_config_finalize): every value the config sets
+    /// explicitly (not "auto") must equal the argument it stands for; throws listing every mismatch.
     /// </summary>
     public void Validate(TrainingArguments args, int worldSize)
     {
@@ -81,27 +86,44 @@ public sealed class DeepSpeedConfig
                 string.Join("\n  ", mismatches));
     }
 
-    /// <summary>The config's own scheduler (DeepSpeed's WarmupLR / WarmupDecayLR), when it has one.</summary>
-    public ILrSchedule? Schedule(TrainingArguments args, int totalSteps)
+    private DeepSpeedScheduler? ReadScheduler()
     {
         if (_root["scheduler"] is not JsonObject scheduler)
             return null;
         var type = scheduler["type"]?.GetValue<string>() ?? "";
+        if (type is not ("WarmupLR" or "WarmupDecayLR"))
+            throw new QwenTuneException($"{_path}: scheduler.type '{type}' is not supported (WarmupLR, WarmupDecayLR; or remove the block to use --lr_scheduler_type).");
         var p = scheduler["params"] as JsonObject ?? [];
-        var warmup = ReadInt(p["warmup_num_steps"], "scheduler.params.warmup_num_steps")
-            ?? LrSchedule.WarmupStepsFor(args.WarmupSteps, args.WarmupRatio, totalSteps);
-        var minLr = ReadDouble(p["warmup_min_lr"], "scheduler.params.warmup_min_lr") ?? 0.0;
-        var maxLr = ReadDouble(p["warmup_max_lr"], "scheduler.params.warmup_max_lr") ?? args.LearningRate;
         var warmupType = p["warmup_type"]?.GetValue<string>() ?? "log";
         if (warmupType is not ("log" or "linear"))
             throw new QwenTuneException($"{_path}: scheduler.params.warmup_type '{warmupType}' must be 'log' or 'linear'.");
-        return type switch
+        return new DeepSpeedScheduler(
+            type,
+            ReadDouble(p["warmup_min_lr"], "scheduler.params.warmup_min_lr"),
+            ReadDouble(p["warmup_max_lr"], "scheduler.params.warmup_max_lr"),
+            ReadInt(p["warmup_num_steps"], "scheduler.params.warmup_num_steps"),
+            warmupType,
+            type == "WarmupDecayLR" ? ReadInt(p["total_num_steps"], "scheduler.params.total_num_steps") : null);
+    }
+
+    /// <summary>DeepSpeed's fp16 keys: loss_scale (0 = dynamic), initial_scale_power, loss_scale_window, hysteresis, min_loss_scale.</summary>
+    private DeepSpeedLossScale ReadLossScale()
+    {
+        var fp16 = _root["fp16"] as JsonObject ?? [];
+        var defaults = new DeepSpeedLossScale();
+        var settings = new DeepSpeedLossScale
         {
-            "WarmupLR" => new DeepSpeedWarmupSchedule(minLr, maxLr, warmup, warmupType, null),
-            "WarmupDecayLR" => new DeepSpeedWarmupSchedule(minLr, maxLr, warmup, warmupType,
-                ReadInt(p["total_num_steps"], "scheduler.params.total_num_steps") ?? totalSteps),
-            _ => throw new QwenTuneException($"{_path}: scheduler.type '{type}' is not supported (WarmupLR, WarmupDecayLR; or remove the block to use --lr_scheduler_type)."),
+            StaticScale = ReadDouble(fp16["loss_scale"], "fp16.loss_scale") ?? defaults.StaticScale,
+            InitialScalePower = ReadInt(fp16["initial_scale_power"], "fp16.initial_scale_power") ?? defaults.InitialScalePower,
+            ScaleWindow = ReadInt(fp16["loss_scale_window"], "fp16.loss_scale_window") ?? defaults.ScaleWindow,
+            Hysteresis = ReadInt(fp16["hysteresis"], "fp16.hysteresis") ?? defaults.Hysteresis,
+            ConsecutiveHysteresis = fp16["consecutive_hysteresis"] is JsonValue v && v.TryGetValue<bool>(out var consecutive) ? consecutive : defaults.ConsecutiveHysteresis,
+            MinScale = ReadDouble(fp16["min_loss_scale"], "fp16.min_loss_scale") ?? defaults.MinScale,
         };
+        if (settings.StaticScale < 0 || settings.ScaleWindow < 1 || settings.Hysteresis < 1 || settings.MinScale <= 0 || settings.InitialScalePower is < 0 or > 64)
+            throw new QwenTuneException(
+                $"{_path}: fp16 needs loss_scale >= 0, initial_scale_power in 0..64, loss_scale_window >= 1, hysteresis >= 1 and min_loss_scale > 0.");
+        return settings;
     }
 
     private void Check(List<string> mismatches, string key, double expected, string argument, JsonNode? node = null)

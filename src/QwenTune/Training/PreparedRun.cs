@@ -1,0 +1,15 @@
+namespace QwenTune.Training;
+
+/// <summary>A training run assembled by <see cref="TrainingSession.Prepare"/>: its parts and the state it starts from.</summary>
+public sealed record PreparedRun(TrainerParts Parts, TrainerState StartState, DataSetup Data, IParameterUpdater Updater) : IDisposable
+{
+    public TrainSummary Train(TextWriter log)
+    {
+        var summary = new Trainer(Parts).Train(StartState);
+        if (Data.Train.DroppedWithoutTargets > 0)
+            log.WriteLine($"{Data.Train.DroppedWithoutTargets} sample(s) had no target token left after truncation and were skipped.");
+        return summary;
+    }
+
+    public void Dispose() => Updater.Dispose();
+}
