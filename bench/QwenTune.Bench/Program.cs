@@ -20,7 +20,8 @@ internal static class Program
             return 2;
         }
         var result = chosen.Run(args.Skip(1).ToList());
-        Console.WriteLine(JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
+        if (result is not null)
+            Console.WriteLine(JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
         return 0;
     }
 }

@@ -1,0 +1,56 @@
+using System.Diagnostics;
+
+namespace QwenTune.Tests.Distributed;
+
+/// <summary>
+/// Starts the collectives worker (built alongside the tests) as N ranks under Open MPI's mpirun, always with a
+/// timeout: a rank that never joins a collective hangs the whole job, and that must fail a test, not hang it.
+/// </summary>
+internal static class MpiRun
+{
+    private static string WorkerDll => Path.Combine(AppContext.BaseDirectory, "QwenTune.CollectivesWorker.dll");
+
+    public sealed record Result(int ExitCode, string Stdout, string Stderr, TimeSpan Elapsed);
+
+    public static Result Run(int ranks, TimeSpan timeout, params string[] workerArgs)
+    {
+        var info = new ProcessStartInfo(FindMpirun())
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        // As root, mpirun refuses to start anything (and still exits 0) unless told otherwise.
+        if (Environment.UserName == "root")
+            info.ArgumentList.Add("--allow-run-as-root");
+        // Past the core count with 4 ranks on 2 cores; no binding, so ranks are not pinned to one shared core.
+        foreach (var arg in new[] { "--oversubscribe", "--bind-to", "none", "-np", ranks.ToString(System.Globalization.CultureInfo.InvariantCulture), "-x", "TERM=dumb", "dotnet", WorkerDll })
+            info.ArgumentList.Add(arg);
+        foreach (var arg in workerArgs)
+            info.ArgumentList.Add(arg);
+        var clock = Stopwatch.StartNew();
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(timeout))
+        {
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit();
+            throw new TimeoutException(
+                $"mpirun -np {ranks} {string.Join(" ", workerArgs)} did not finish in {timeout.TotalSeconds:0} s (a rank hung?).\n" +
+                $"stdout:\n{stdout.Result}\nstderr:\n{stderr.Result}");
+        }
+        process.WaitForExit();
+        return new Result(process.ExitCode, stdout.Result, stderr.Result, clock.Elapsed);
+    }
+
+    private static string FindMpirun()
+    {
+        var path = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Select(folder => Path.Combine(folder, "mpirun"))
+            .FirstOrDefault(File.Exists);
+        return path ?? throw new InvalidOperationException(
+            "mpirun is not installed, so the multi-rank collectives tests cannot run. Install Open MPI: " +
+            "`apt-get install openmpi-bin libopenmpi-dev` (.ci/run does this on CI).");
+    }
+}

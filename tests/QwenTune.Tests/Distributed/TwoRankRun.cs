@@ -1,0 +1,3 @@
+namespace QwenTune.Tests.Distributed;
+
+public sealed class TwoRankRun() : CollectivesRun(2);
