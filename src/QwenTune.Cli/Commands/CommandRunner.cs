@@ -1,4 +1,5 @@
 using QwenTune.Configuration;
+using QwenTune.Distributed;
 
 namespace QwenTune.Cli.Commands;
 
@@ -31,18 +32,32 @@ internal static class CommandRunner
         }
         catch (UsageException e)
         {
-            Console.Error.WriteLine($"qwentune {command.Name}: {e.Message}");
+            Console.Error.WriteLine($"{RankPrefix()}qwentune {command.Name}: {e.Message}");
             return 2;
         }
         catch (QwenTuneException e)
         {
-            Console.Error.WriteLine($"qwentune {command.Name}: error: {e.Message}");
+            Console.Error.WriteLine($"{RankPrefix()}qwentune {command.Name}: error: {e.Message}");
             return 1;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            Console.Error.WriteLine($"qwentune {command.Name}: error: {e.Message}");
+            Console.Error.WriteLine($"{RankPrefix()}qwentune {command.Name}: error: {e.Message}");
             return 1;
+        }
+    }
+
+    /// <summary>"[rank 3/8] " in a job of several ranks, so a message says which rank failed; "" otherwise.</summary>
+    private static string RankPrefix()
+    {
+        try
+        {
+            var environment = DistributedEnvironment.Detect();
+            return environment.WorldSize > 1 ? $"[rank {environment.Rank}/{environment.WorldSize}] " : "";
+        }
+        catch (QwenTuneException)
+        {
+            return "";
         }
     }
 

@@ -28,6 +28,64 @@ public sealed class DeepSpeedConfig
 
     public int ZeroStage { get; }
 
+    /// <summary>
+    /// The zero_optimization block for a model of <paramref name="hiddenSize"/>. Where "auto" is written, HF's values;
+    /// where a key is absent, DeepSpeed's defaults (reduce_bucket_size 5e8, persistence threshold 1e5, overlap_comm off).
+    /// </summary>
+    public ZeroSettings Zero(int hiddenSize)
+    {
+        var block = _root["zero_optimization"] as JsonObject ?? [];
+        var hiddenSquared = (long)hiddenSize * hiddenSize;
+        return new ZeroSettings(
+            ZeroStage,
+            ReadAutoLong(block["reduce_bucket_size"], "zero_optimization.reduce_bucket_size", auto: hiddenSquared) ?? 500_000_000,
+            ReadAutoLong(block["stage3_param_persistence_threshold"], "zero_optimization.stage3_param_persistence_threshold", auto: 10L * hiddenSize) ?? 100_000,
+            block["overlap_comm"] is JsonValue overlap && overlap.TryGetValue<bool>(out var on) && on);
+    }
+
+    /// <summary>
+    /// One line per thing the config asks that this build does not do, for a single warning at start: keys it does not
+    /// know, tuning keys it reads but has no use for, and CPU offload (meaningful on CUDA; here all state is in host memory).
+    /// </summary>
+    public IReadOnlyList<string> Warnings()
+    {
+        var warnings = new List<string>();
+        var unknown = _root.Select(kv => kv.Key).Where(k => !KnownTopLevelKeys.Contains(k)).ToList();
+        if (_root["zero_optimization"] is JsonObject zero)
+        {
+            unknown.AddRange(zero.Select(kv => kv.Key).Where(k => !KnownZeroKeys.Contains(k) && !IgnoredZeroKeys.Contains(k)).Select(k => "zero_optimization." + k));
+            var ignored = zero.Select(kv => kv.Key).Where(IgnoredZeroKeys.Contains).ToList();
+            if (ignored.Count > 0)
+                warnings.Add($"read but without effect here (memory and communication tuning of DeepSpeed's own engine): {string.Join(", ", ignored)}");
+            foreach (var offload in new[] { "offload_optimizer", "offload_param" })
+            {
+                if (zero[offload]?["device"]?.GetValue<string>() is { } device && device != "none")
+                    warnings.Add($"zero_optimization.{offload}.device {device}: a no-op on CPU, where optimizer state and parameters already live in host memory; not implemented for CUDA either");
+            }
+        }
+        if (unknown.Count > 0)
+            warnings.Add($"not recognised, ignored: {string.Join(", ", unknown)}");
+        return warnings;
+    }
+
+    private static readonly HashSet<string> KnownTopLevelKeys =
+    [
+        "fp16", "bf16", "optimizer", "scheduler", "zero_optimization", "gradient_accumulation_steps", "gradient_clipping",
+        "steps_per_print", "train_batch_size", "train_micro_batch_size_per_gpu", "wall_clock_breakdown", "zero_allow_untested_optimizer",
+    ];
+
+    private static readonly HashSet<string> KnownZeroKeys =
+        ["stage", "reduce_bucket_size", "stage3_param_persistence_threshold", "overlap_comm", "offload_optimizer", "offload_param", "reduce_scatter"];
+
+    private static readonly HashSet<string> IgnoredZeroKeys =
+    [
+        "allgather_partitions", "allgather_bucket_size", "contiguous_gradients", "sub_group_size", "stage3_prefetch_bucket_size",
+        "stage3_max_live_parameters", "stage3_max_reuse_distance", "stage3_gather_16bit_weights_on_model_save", "round_robin_gradients",
+    ];
+
+    private long? ReadAutoLong(JsonNode? node, string key, long auto) =>
+        node is JsonValue value && IsAuto(value) ? auto : ReadDouble(node, key) is { } d ? (long)d : null;
+
     /// <summary>The config's own scheduler block, when it has one.</summary>
     public DeepSpeedScheduler? Scheduler { get; }
 

@@ -28,9 +28,19 @@ public sealed class Batch : IDisposable
 
     public int Size => (int)InputIds.shape[0];
 
+    /// <summary>
+    /// A stand-in that a rank with no data left in a step runs with zero weight: every rank of a data-parallel job must
+    /// run the same number of forward and backward passes (ZeRO-3 gathers parameters inside them), and this one adds
+    /// nothing to the loss, the gradients or the counts.
+    /// </summary>
+    public bool IsPlaceholder { get; private init; }
+
+    /// <summary>This batch's tensors as a placeholder (zero counts); the tensors are moved, not copied.</summary>
+    public Batch AsPlaceholder() => new(InputIds, Labels, AttentionMask, 0, 0) { IsPlaceholder = true };
+
     /// <summary>A copy on <paramref name="device"/> (new tensor handles even on the same device, so both can be disposed).</summary>
     public Batch To(Device device) =>
-        new(InputIds.to(device), Labels.to(device), AttentionMask.to(device), TargetCount, TokenCount);
+        new(InputIds.to(device), Labels.to(device), AttentionMask.to(device), TargetCount, TokenCount) { IsPlaceholder = IsPlaceholder };
 
     public void Dispose()
     {

@@ -1,3 +1,4 @@
+using QwenTune.Distributed;
 using static TorchSharp.torch;
 
 namespace QwenTune.Runtime;
@@ -7,15 +8,21 @@ public sealed record ComputeEnvironment(Device Device, ScalarType Dtype)
 {
     public bool IsCuda => Device.type == TorchSharp.DeviceType.CUDA;
 
-    public static ComputeEnvironment Resolve(string? device, bool bf16, bool fp16, int? threads = null)
+    /// <param name="distributed">
+    /// This process's place in a data-parallel job: its ranks on one node share the cores (each takes its share of
+    /// threads unless <paramref name="threads"/> says otherwise) and, on CUDA, rank r of the node takes device r.
+    /// </param>
+    public static ComputeEnvironment Resolve(string? device, bool bf16, bool fp16, int? threads = null, DistributedEnvironment? distributed = null)
     {
-        set_num_threads(threads is > 0 ? threads.Value : Environment.ProcessorCount);
+        distributed ??= DistributedEnvironment.SingleProcess;
+        set_num_threads(threads is > 0 ? threads.Value : distributed.ThreadsPerRank(Environment.ProcessorCount));
         var cudaAvailable = TorchSharp.torch.cuda.is_available();
+        var localCuda = cudaAvailable ? new Device(TorchSharp.DeviceType.CUDA, distributed.LocalRank) : CPU;
         var resolved = device switch
         {
-            null => cudaAvailable ? CUDA : CPU,
+            null => cudaAvailable ? localCuda : CPU,
             "cpu" => CPU,
-            "cuda" when cudaAvailable => CUDA,
+            "cuda" when cudaAvailable => localCuda,
             "cuda" => throw new QwenTuneException(
                 "--device cuda: no CUDA device is available to this build. The default build carries libtorch-cpu; " +
                 "on a CUDA machine build with -p:QwenTuneTorchBackend=cuda (libtorch-cuda-12.8-linux-x64)."),

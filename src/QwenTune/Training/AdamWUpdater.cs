@@ -113,34 +113,11 @@ public sealed class AdamWUpdater : IParameterUpdater
         return new StepResult(norm, Skipped: false);
     }
 
-    /// <summary>
-    /// torch.optim.AdamW (single-tensor path) on one parameter; with <see cref="AdamWVariant.TransformersLegacy"/>,
-    /// transformers.optimization.AdamW (correct_bias=True) instead.
-    /// </summary>
     private void Update(int i, Tensor grad, double learningRate)
     {
         var parameter = _parameters[i].Parameter;
-        var target = _masters[i] ?? parameter;
         var decay = _parameters[i].Decay ? _options.WeightDecay : 0.0;
-        var legacy = _options.Variant == AdamWVariant.TransformersLegacy;
-        if (decay != 0.0 && !legacy)
-            target.mul_(1.0 - learningRate * decay);
-        _expAvg[i].lerp_(grad, 1.0 - _options.Beta1);
-        _expAvgSq[i].mul_(_options.Beta2).addcmul_(grad, grad, 1.0 - _options.Beta2);
-        var biasCorrection1 = 1.0 - Math.Pow(_options.Beta1, StepCount);
-        var biasCorrection2Sqrt = Math.Sqrt(1.0 - Math.Pow(_options.Beta2, StepCount));
-        if (legacy)
-        {
-            var denominator = _expAvgSq[i].sqrt().add_(_options.Epsilon);
-            target.addcdiv_(_expAvg[i], denominator, -learningRate * biasCorrection2Sqrt / biasCorrection1);
-            if (decay != 0.0)
-                target.mul_(1.0 - learningRate * decay);
-        }
-        else
-        {
-            var denominator = _expAvgSq[i].sqrt().div_(biasCorrection2Sqrt).add_(_options.Epsilon);
-            target.addcdiv_(_expAvg[i], denominator, -learningRate / biasCorrection1);
-        }
+        AdamWMath.Update(_masters[i] ?? parameter, _expAvg[i], _expAvgSq[i], grad, learningRate, decay, StepCount, _options);
         if (_masters[i] is { } master)
             parameter.copy_(master);
     }

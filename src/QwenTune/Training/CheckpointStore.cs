@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using QwenTune.Checkpoints;
+using QwenTune.Distributed;
 using QwenTune.IO;
 using static TorchSharp.torch;
 
@@ -20,8 +21,12 @@ public interface IModelWriter
 /// output_dir/checkpoint-N folders, each complete or absent: everything is written into a temporary folder
 /// that is renamed into place only when every file is on disk, so a crash or SIGKILL mid-save leaves the
 /// earlier checkpoints as they were. save_total_limit prunes the oldest (never the best).
+/// In a data-parallel job every rank calls every method (the sharded state is gathered collectively) and rank 0
+/// alone writes: a checkpoint of W ranks is the same consolidated folder as one process's, plus each rank's RNG state,
+/// so a run can resume on any number of ranks.
 /// </summary>
 public sealed class CheckpointStore(
+    ICollectives collectives,
     string outputDir,
     IModelWriter modelWriter,
     IParameterUpdater updater,
@@ -54,26 +59,37 @@ public sealed class CheckpointStore(
         }
     }
 
-    /// <summary>The newest complete checkpoint in <paramref name="outputDir"/>, or null. Leftover temporary folders are removed.</summary>
-    public static string? Latest(string outputDir)
+    /// <summary>
+    /// The newest complete checkpoint in <paramref name="outputDir"/>, or null. Leftover temporary folders are removed
+    /// when <paramref name="removeStale"/> (by rank 0 alone in a job).
+    /// </summary>
+    public static string? Latest(string outputDir, bool removeStale = true)
     {
         if (!Directory.Exists(outputDir))
             return null;
-        foreach (var stale in Directory.GetDirectories(outputDir, TemporaryPrefix + "*"))
+        foreach (var stale in removeStale ? Directory.GetDirectories(outputDir, TemporaryPrefix + "*") : [])
             TryDelete(stale);
         return Checkpoints(outputDir).LastOrDefault(c => File.Exists(Path.Combine(c.Path, TrainerStateFile))).Path;
     }
+
+    private bool Writes => collectives.Rank == 0;
 
     public StagedCheckpoint Stage(int step, TrainerState state)
     {
         var final = Path.Combine(outputDir, Prefix + step);
         var temporary = Path.Combine(outputDir, $"{TemporaryPrefix}{step}-{Guid.NewGuid():N}");
+        // The collective parts first, on every rank: consolidated optimizer state, every rank's RNG, whole parameters.
+        var optimizerState = updater.StateTensors().ToList();
+        var rngStates = RngStates();
+        using var whole = updater.GatherParameters();
+        if (!Writes)
+            return new StagedCheckpoint(step, temporary, final);
         try
         {
             Directory.CreateDirectory(temporary);
             modelWriter.WriteModel(temporary);
-            WriteOptimizer(temporary);
-            WriteRng(temporary);
+            WriteOptimizer(temporary, optimizerState);
+            SafeTensorsWriter.Write(Path.Combine(temporary, RngFile), rngStates);
             AtomicFile.WriteAllText(Path.Combine(temporary, SchedulerFile), new JsonObject { ["last_step"] = step }.ToJsonString() + "\n");
             AtomicFile.WriteJson(Path.Combine(temporary, ArgsFile), trainingArgs);
             AtomicFile.WriteAllText(Path.Combine(temporary, TrainerStateFile), state.ToJson() + "\n");
@@ -88,6 +104,8 @@ public sealed class CheckpointStore(
 
     public string Commit(StagedCheckpoint staged, TrainerState state)
     {
+        if (!Writes)
+            return staged.FinalPath;
         try
         {
             if (Directory.Exists(staged.FinalPath))
@@ -108,6 +126,9 @@ public sealed class CheckpointStore(
 
     public void SaveFinal(TrainerState state, TrainSummary summary)
     {
+        using var whole = updater.GatherParameters();
+        if (!Writes)
+            return;
         try
         {
             modelWriter.WriteModel(outputDir);
@@ -149,33 +170,53 @@ public sealed class CheckpointStore(
         }
         using (var rng = SafeTensorsReader.Open(Path.Combine(checkpoint, RngFile)))
         {
-            using (var cpuState = rng.Read("cpu"))
+            // This rank's own state when the checkpoint has one; else rank 0's (a run resumed on more ranks than saved it).
+            var names = rng.Entries.Select(e => e.Name).ToHashSet();
+            string Own(string name) => names.Contains($"{name}.rank{collectives.Rank}") ? $"{name}.rank{collectives.Rank}" : name;
+            using (var cpuState = rng.Read(Own("cpu")))
                 set_rng_state(cpuState);
-            if (modelGenerator is not null)
+            if (modelGenerator is not null && names.Contains("model"))
             {
-                using var modelState = rng.Read("model");
+                using var modelState = rng.Read(Own("model"));
                 modelGenerator.set_state(modelState);
             }
         }
         return state;
     }
 
-    private void WriteOptimizer(string directory)
+    private void WriteOptimizer(string directory, IEnumerable<KeyValuePair<string, Tensor>> state)
     {
         var metadata = new Dictionary<string, string> { ["step_count"] = updater.StepCount.ToString(System.Globalization.CultureInfo.InvariantCulture) };
         foreach (var (key, value) in scaler?.State ?? new Dictionary<string, string>())
             metadata[key] = value;
-        SafeTensorsWriter.Write(Path.Combine(directory, OptimizerFile), updater.StateTensors(), metadata);
+        SafeTensorsWriter.Write(Path.Combine(directory, OptimizerFile), state, metadata);
     }
 
-    private void WriteRng(string directory)
+    /// <summary>
+    /// "cpu" and "model" (libtorch's global generator and the model's own, which draws LoRA dropout) as one process saves
+    /// them, which are rank 0's in a job; with several ranks also "cpu.rankN" and "model.rankN" for every rank.
+    /// </summary>
+    private List<KeyValuePair<string, Tensor>> RngStates()
     {
-        using var state = get_rng_state();
-        using var modelState = modelGenerator?.get_state();
-        List<KeyValuePair<string, Tensor>> states = [new("cpu", state)];
-        if (modelState is not null)
-            states.Add(new("model", modelState));
-        SafeTensorsWriter.Write(Path.Combine(directory, RngFile), states);
+        List<KeyValuePair<string, Tensor>> states = [];
+        void Add(string name, Tensor own)
+        {
+            if (collectives.WorldSize == 1)
+            {
+                states.Add(new(name, own));
+                return;
+            }
+            using var all = empty(collectives.WorldSize * own.numel(), own.dtype);
+            collectives.AllGather(own, all);
+            states.Add(new(name, all.narrow(0, 0, own.numel()).clone()));
+            for (var r = 0; r < collectives.WorldSize; r++)
+                states.Add(new($"{name}.rank{r}", all.narrow(0, r * own.numel(), own.numel()).clone()));
+            own.Dispose();
+        }
+        Add("cpu", get_rng_state());
+        if (modelGenerator?.get_state() is { } modelState)
+            Add("model", modelState);
+        return states;
     }
 
     private void Prune(TrainerState state)

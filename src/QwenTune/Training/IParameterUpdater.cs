@@ -15,6 +15,26 @@ public interface IParameterUpdater : IDisposable
 
     void ZeroGrad();
 
+    /// <summary>
+    /// Makes every parameter whole until the result is disposed (ZeRO-3 gathers the sharded ones, on every rank),
+    /// for saving the model.
+    /// </summary>
+    IDisposable GatherParameters() => NoOp.Instance;
+
+    private sealed class NoOp : IDisposable
+    {
+        public static readonly NoOp Instance = new();
+
+        public void Dispose()
+        {
+        }
+    }
+
+    /// <summary>One micro-batch's backward is done (sharded updaters reduce its gradients here).</summary>
+    void AfterBackward()
+    {
+    }
+
     /// <param name="lossScale">The factor the loss was multiplied by before backward (fp16); gradients are divided by it.</param>
     StepResult Step(double learningRate, double maxGradNorm, double lossScale = 1.0);
 

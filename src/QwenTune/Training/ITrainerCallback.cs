@@ -4,7 +4,11 @@ namespace QwenTune.Training;
 
 /// <summary>What one optimizer step did.</summary>
 public sealed record StepMetrics(
-    int Step, double Loss, double LearningRate, double GradNorm, long Targets, long Tokens, double Seconds, double Epoch, bool Skipped);
+    int Step, double Loss, double LearningRate, double GradNorm, long Targets, long Tokens, double Seconds, double Epoch, bool Skipped)
+{
+    /// <summary>Samples in the step, over all ranks.</summary>
+    public long Samples { get; init; }
+}
 
 /// <summary>The end-of-run summary (train_results.json plus where things went).</summary>
 public sealed record TrainSummary(

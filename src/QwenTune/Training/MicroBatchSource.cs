@@ -5,7 +5,8 @@ namespace QwenTune.Training;
 /// <summary>
 /// The micro-batches of each optimizer step, derived from the step index alone (epoch order from the seed,
 /// position from the plan), so a resumed run sees exactly the batches the uninterrupted run would have.
-/// In data-parallel runs rank r takes every world_size-th sample of the epoch order.
+/// In data-parallel runs rank r takes every world_size-th sample of the epoch order, and every rank returns the same
+/// number of micro-batches: a rank whose share has run out gets a zero-weight placeholder (<see cref="Batch.IsPlaceholder"/>).
 /// </summary>
 public sealed class MicroBatchSource(
     ISftDataset dataset, TrainingPlan plan, Collator collator, bool groupByLength, int seed, int rank = 0, int worldSize = 1)
@@ -26,6 +27,8 @@ public sealed class MicroBatchSource(
                 .ToList();
             if (examples.Count > 0)
                 batches.Add(collator.Collate(examples));
+            else if (worldSize > 1 && order.Select(dataset.Get).OfType<SftExample>().FirstOrDefault() is { } standIn)
+                batches.Add(collator.Collate([standIn]).AsPlaceholder());
         }
         return batches;
     }

@@ -15,7 +15,8 @@ public sealed record ModelSetup(LoadedModel Loaded, LoraConfig? Lora)
 {
     public QwenForCausalLM Model => Loaded.Model;
 
-    public static ModelSetup Create(TrainingRequest request, ComputeEnvironment environment, TextWriter log)
+    /// <param name="rank">This process's rank: LoRA adapters start equal on every rank, their dropout masks differ.</param>
+    public static ModelSetup Create(TrainingRequest request, ComputeEnvironment environment, TextWriter log, int rank = 0)
     {
         var (model, lora, training) = (request.Model, request.Lora, request.Training);
         if (lora.QLora && !lora.UseLora)
@@ -23,6 +24,8 @@ public sealed record ModelSetup(LoadedModel Loaded, LoraConfig? Lora)
         var loaded = LoadedModel.Load(model.ModelNameOrPath, environment, new QwenModelOptions { QuantizeLinears = lora.QLora });
         var loraConfig = lora.UseLora ? LoraFor(lora, request.Given) : null;
         Prepare(loaded.Model, loraConfig, training.GradientCheckpointing, training.Seed);
+        if (rank > 0)
+            loaded.Model.Model.RandomGenerator?.manual_seed(training.Seed + rank);
         if (lora.LoraWeightPath is { Length: > 0 } adapterPath)
         {
             PeftAdapter.LoadWeights(adapterPath, loaded.Model, loraConfig!);

@@ -1,7 +1,9 @@
+using QwenTune.Distributed;
+
 namespace QwenTune.Training;
 
 /// <summary>A training run assembled by <see cref="TrainingSession.Prepare"/>: its parts and the state it starts from.</summary>
-public sealed record PreparedRun(TrainerParts Parts, TrainerState StartState, DataSetup Data, IParameterUpdater Updater) : IDisposable
+public sealed record PreparedRun(TrainerParts Parts, TrainerState StartState, DataSetup Data, IParameterUpdater Updater, ICollectives Collectives) : IDisposable
 {
     public TrainSummary Train(TextWriter log)
     {
@@ -11,5 +13,9 @@ public sealed record PreparedRun(TrainerParts Parts, TrainerState StartState, Da
         return summary;
     }
 
-    public void Dispose() => Updater.Dispose();
+    public void Dispose()
+    {
+        Updater.Dispose();
+        Collectives.Dispose();
+    }
 }

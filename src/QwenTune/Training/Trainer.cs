@@ -49,10 +49,10 @@ public sealed class Trainer(TrainerParts parts)
             }
             finally
             {
-                runSamples += batches.Sum(b => b.Size);
                 foreach (var b in batches)
                     b.Dispose();
             }
+            runSamples += metrics.Samples;
             state.GlobalStep = step + 1;
             state.Epoch = metrics.Epoch;
             state.NumInputTokensSeen += metrics.Tokens;

@@ -20,35 +20,79 @@ public static class TrainingSession
         return run.Train(log);
     }
 
-    /// <summary>Everything up to the first step; the caller may replace parts (a benchmark, a test's checkpoint store) before training.</summary>
+    /// <summary>
+    /// Everything up to the first step; the caller may replace parts (a benchmark, a test's checkpoint store) before
+    /// training. Under mpirun or srun each rank calls this: rank 0 alone logs, calls <paramref name="callbacks"/> and writes.
+    /// </summary>
     public static PreparedRun Prepare(TrainingRequest request, IReadOnlyList<ITrainerCallback> callbacks, TextWriter log)
     {
         var training = request.Training;
-        var collectives = new SingleProcess();
+        var distributed = DistributedEnvironment.Detect();
+        var environment = ComputeEnvironment.Resolve(request.Model.Device, training.Bf16, training.Fp16, training.TorchThreads, distributed);
+        var collectives = Collectives.Create(distributed, environment.Device, log);
+        try
+        {
+            if (collectives.Rank != 0)
+                (log, callbacks) = (TextWriter.Null, []);
+            return Prepare(request, callbacks, log, environment, collectives);
+        }
+        catch
+        {
+            collectives.Dispose();
+            throw;
+        }
+    }
+
+    private static PreparedRun Prepare(TrainingRequest request, IReadOnlyList<ITrainerCallback> callbacks, TextWriter log,
+        ComputeEnvironment environment, ICollectives collectives)
+    {
+        var training = request.Training;
         var deepSpeed = training.DeepSpeed is { } dsPath ? DeepSpeedConfig.Load(dsPath) : null;
         deepSpeed?.Validate(training, collectives.WorldSize);
-        if (deepSpeed is not null)
-            log.WriteLine($"DeepSpeed config {deepSpeed.Path}: ZeRO stage {deepSpeed.ZeroStage}; one process, so nothing is sharded.");
+        foreach (var warning in deepSpeed?.Warnings() ?? [])
+            log.WriteLine($"DeepSpeed config {deepSpeed!.Path}: {warning}");
         if (training.ReportTo.Any(r => r is not ("none" or "")))
             log.WriteLine($"report_to {string.Join(",", training.ReportTo)}: not available here; metrics go to stdout and trainer_state.json.");
         AdamWOptions.VariantFor(training.Optim);   // refuse an unsupported --optim before anything loads
+        if (deepSpeed?.ZeroStage == 3 && request.Lora.QLora)
+            throw new QwenTuneException(
+                "--q_lora with ZeRO-3 is not supported: ZeRO-3 shards parameters by slicing their storage, and NF4 weights are packed " +
+                "4-bit blocks with their own constants. Use ds_config_zero2.json (the adapters are small; ZeRO-2 shards their optimizer state).");
 
-        var environment = ComputeEnvironment.Resolve(request.Model.Device, training.Bf16, training.Fp16, training.TorchThreads);
         manual_seed(training.Seed);
-        var resumeFrom = FindResumePoint(training);
-        CheckpointStore.EnsureWritable(training.OutputDir);
+        var resumeFrom = FindResumePoint(training, removeStale: collectives.Rank == 0);
+        if (collectives.Rank == 0)
+            CheckpointStore.EnsureWritable(training.OutputDir);
 
-        var model = ModelSetup.Create(request, environment, log);
+        var model = ModelSetup.Create(request, environment, log, collectives.Rank);
         var data = DataSetup.Load(request.Data, training, model.Loaded, log);
-        var updater = OptimizerSetup.Create(model.Model, training, collectives);
+        var zero = collectives.WorldSize == 1 ? null : deepSpeed?.Zero(model.Model.Config.HiddenSize) ?? ZeroSettings.None;
+        var updater = OptimizerSetup.Create(model.Model, training, collectives, zero);
+        if (zero is not null)
+            log.WriteLine($"Data parallel over {collectives.WorldSize} ranks, ZeRO stage {zero.Stage}" +
+                          (zero.Stage == 3 ? $" (tensors under {zero.PersistenceThreshold:N0} elements kept whole)" : "") +
+                          $", reduce buckets of {zero.ReduceBucketSize:N0} elements, overlap_comm {(zero.OverlapComm ? "on" : "off")}.");
+        else if (deepSpeed is not null)
+            log.WriteLine($"DeepSpeed config {deepSpeed.Path}: ZeRO stage {deepSpeed.ZeroStage}; one process, so nothing is sharded.");
         var scaler = LossScalers.For(training.Fp16, deepSpeed);
-        var store = new CheckpointStore(training.OutputDir, model.Writer(request.Model.MaxShardSize), updater,
+        var store = new CheckpointStore(collectives, training.OutputDir, model.Writer(request.Model.MaxShardSize), updater,
             model.Model.Model.RandomGenerator, scaler, training.SaveTotalLimit, ArgumentsJson(request));
 
         var plan = TrainingPlan.For(data.Train.Count, training, collectives.WorldSize);
         var state = resumeFrom is null ? NewState(plan, training) : store.Restore(resumeFrom);
         if (resumeFrom is not null)
             log.WriteLine($"Resumed from {resumeFrom} at step {state.GlobalStep}.");
+        if (updater is ZeroUpdater { Stage: 3 } stage3)
+        {
+            // ZeRO-3 runs every layer through the recomputing runner, which gathers its parameters for forward and backward.
+            CheckpointedLayer.Enable(model.Model.Model, stage3);
+            model.Model.Model.InputRequiresGrad = true;
+            stage3.PartitionParameters();
+        }
+        else if (updater is ZeroUpdater { Stage: 2 } stage2 && training.GradientCheckpointing)
+        {
+            CheckpointedLayer.Enable(model.Model.Model, stage2);   // reduce-scatter each layer's gradients as soon as they are done
+        }
         ILrSchedule schedule = deepSpeed?.Scheduler is { } block
             ? DeepSpeedWarmupSchedule.From(block, training, plan.TotalSteps)
             : new LrSchedule(training.LrSchedulerType, training.LearningRate,
@@ -60,12 +104,12 @@ public static class TrainingSession
             new MicroBatchSource(data.Train, plan, collator, request.Data.GroupByLength && !request.Data.PadToMaxLength, training.Seed,
                 collectives.Rank, collectives.WorldSize),
             new StepRunner(model.Model, updater, collectives, scaler),
-            data.Eval is { } eval ? () => Evaluator.Evaluate(model.Model, eval, training.PerDeviceEvalBatchSize, padTokenId) : null,
+            data.Eval is { } eval ? () => Evaluator.Evaluate(model.Model, eval, training.PerDeviceEvalBatchSize, padTokenId, collectives) : null,
             store, callbacks, model.FlopsPerToken);
-        return new PreparedRun(parts, state, data, updater);
+        return new PreparedRun(parts, state, data, updater, collectives);
     }
 
-    private static string? FindResumePoint(TrainingArguments training)
+    private static string? FindResumePoint(TrainingArguments training, bool removeStale)
     {
         if (training.ResumeFromCheckpoint is { } explicitCheckpoint)
         {
@@ -73,7 +117,7 @@ public static class TrainingSession
                 throw new QwenTuneException($"--resume_from_checkpoint '{explicitCheckpoint}': no such folder.");
             return explicitCheckpoint;
         }
-        return training.OverwriteOutputDir ? null : CheckpointStore.Latest(training.OutputDir);
+        return training.OverwriteOutputDir ? null : CheckpointStore.Latest(training.OutputDir, removeStale);
     }
 
     private static TrainerState NewState(TrainingPlan plan, TrainingArguments training) => new()
