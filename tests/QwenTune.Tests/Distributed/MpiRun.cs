@@ -12,7 +12,17 @@ internal static class MpiRun
 
     public sealed record Result(int ExitCode, string Stdout, string Stderr, TimeSpan Elapsed);
 
-    public static Result Run(int ranks, TimeSpan timeout, params string[] workerArgs)
+    public static Result Run(int ranks, TimeSpan timeout, params string[] workerArgs) => RunDll(WorkerDll, ranks, timeout, workerArgs);
+
+    /// <summary>`qwentune ARGS` as <paramref name="ranks"/> ranks.</summary>
+    public static Result Cli(int ranks, TimeSpan timeout, params string[] args) =>
+        RunDll(Path.Combine(AppContext.BaseDirectory, "QwenTune.Cli.dll"), ranks, timeout, args);
+
+    /// <summary>Starts mpirun without waiting (a test that kills one of its ranks).</summary>
+    public static Process Start(int ranks, params string[] cliArgs) =>
+        Process.Start(StartInfo(Path.Combine(AppContext.BaseDirectory, "QwenTune.Cli.dll"), ranks, cliArgs))!;
+
+    private static ProcessStartInfo StartInfo(string dll, int ranks, IEnumerable<string> args)
     {
         var info = new ProcessStartInfo(FindMpirun())
         {
@@ -24,12 +34,17 @@ internal static class MpiRun
         if (Environment.UserName == "root")
             info.ArgumentList.Add("--allow-run-as-root");
         // Past the core count with 4 ranks on 2 cores; no binding, so ranks are not pinned to one shared core.
-        foreach (var arg in new[] { "--oversubscribe", "--bind-to", "none", "-np", ranks.ToString(System.Globalization.CultureInfo.InvariantCulture), "-x", "TERM=dumb", "dotnet", WorkerDll })
+        foreach (var arg in new[] { "--oversubscribe", "--bind-to", "none", "-np", ranks.ToString(System.Globalization.CultureInfo.InvariantCulture), "-x", "TERM=dumb", "dotnet", dll })
             info.ArgumentList.Add(arg);
-        foreach (var arg in workerArgs)
+        foreach (var arg in args)
             info.ArgumentList.Add(arg);
+        return info;
+    }
+
+    private static Result RunDll(string dll, int ranks, TimeSpan timeout, params string[] workerArgs)
+    {
         var clock = Stopwatch.StartNew();
-        using var process = Process.Start(info)!;
+        using var process = Process.Start(StartInfo(dll, ranks, workerArgs))!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         if (!process.WaitForExit(timeout))
