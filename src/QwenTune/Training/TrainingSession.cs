@@ -82,17 +82,7 @@ public static class TrainingSession
         var state = resumeFrom is null ? NewState(plan, training) : store.Restore(resumeFrom);
         if (resumeFrom is not null)
             log.WriteLine($"Resumed from {resumeFrom} at step {state.GlobalStep}.");
-        if (updater is ZeroUpdater { Stage: 3 } stage3)
-        {
-            // ZeRO-3 runs every layer through the recomputing runner, which gathers its parameters for forward and backward.
-            CheckpointedLayer.Enable(model.Model.Model, stage3);
-            model.Model.Model.InputRequiresGrad = true;
-            stage3.PartitionParameters();
-        }
-        else if (updater is ZeroUpdater { Stage: 2 } stage2 && training.GradientCheckpointing)
-        {
-            CheckpointedLayer.Enable(model.Model.Model, stage2);   // reduce-scatter each layer's gradients as soon as they are done
-        }
+        (updater as ZeroUpdater)?.Attach(model.Model.Model, training.GradientCheckpointing);
         ILrSchedule schedule = deepSpeed?.Scheduler is { } block
             ? DeepSpeedWarmupSchedule.From(block, training, plan.TotalSteps)
             : new LrSchedule(training.LrSchedulerType, training.LearningRate,

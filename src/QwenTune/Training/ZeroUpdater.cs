@@ -73,10 +73,43 @@ public sealed partial class ZeroUpdater : IParameterUpdater, ILayerParameters
     private IEnumerable<ShardGroup> Trainable => _groups.Where(g => g.Trainable);
 
     /// <summary>
+    /// Hooks the updater into the model's layers, once any resume has loaded weights and optimizer state. ZeRO-3 runs
+    /// every layer through the recomputing <see cref="CheckpointedLayer"/>, which gathers its parameters for forward and
+    /// backward, and then frees all but this rank's shard; ZeRO-2 with gradient checkpointing reduce-scatters each layer's
+    /// gradients as soon as its backward is done.
+    /// </summary>
+    public void Attach(QwenModel model, bool gradientCheckpointing)
+    {
+        if (_zero.Stage == 3)
+        {
+            CheckpointedLayer.Enable(model, this);
+            model.InputRequiresGrad = true;
+            PartitionParameters();
+        }
+        else if (_zero.Stage == 2 && gradientCheckpointing)
+        {
+            CheckpointedLayer.Enable(model, this);
+        }
+    }
+
+    /// <summary>Bytes this rank holds now: parameters (whole or shards), gradients (shards and any whole ones), optimizer state.</summary>
+    public (long Weights, long LayerWeights, long Gradients, long Optimizer) ResidentBytes(QwenForCausalLM model)
+    {
+        static long Bytes(Tensor? t) => t is null ? 0 : t.numel() * t.element_size();
+        var parameters = model.named_parameters().ToList();
+        var storage = _groups.Sum(g => Bytes(g.StorageShard));
+        var weights = parameters.Sum(p => Bytes(p.parameter)) + storage;
+        var layerWeights = parameters.Where(p => LayerOf(p.name) >= 0).Sum(p => Bytes(p.parameter)) + storage;
+        var gradients = _groups.Sum(g => Bytes(g.Gradient)) + parameters.Sum(p => Bytes(p.parameter.grad));
+        var optimizer = _groups.Sum(g => Bytes(g.Master) + Bytes(g.ExpAvg) + Bytes(g.ExpAvgSq));
+        return (weights, layerWeights, gradients, optimizer);
+    }
+
+    /// <summary>
     /// ZeRO-3: keeps only each rank's shard of the layers' parameters and frees the rest. Call once, after any resume
     /// has loaded weights and optimizer state into the full parameters.
     /// </summary>
-    public void PartitionParameters()
+    private void PartitionParameters()
     {
         using var noGrad = no_grad();
         foreach (var group in _groups.Where(g => g.StorageSharded))
