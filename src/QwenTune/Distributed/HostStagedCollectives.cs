@@ -42,17 +42,9 @@ internal sealed class HostStagedCollectives(MpiCollectives mpi) : ICollectives
     public void Broadcast(Tensor tensor, int root) => Staged(tensor, host => mpi.Broadcast(host, root));
 
     // Staging is synchronous (device-to-host copies block anyway); the request is already complete.
-    public ICollectiveRequest AllReduceSumAsync(Tensor tensor)
-    {
-        AllReduceSum(tensor);
-        return CompletedRequest.Instance;
-    }
+    public ICollectiveRequest AllReduceSumAsync(Tensor tensor) => CompletedRequest.After(() => AllReduceSum(tensor));
 
-    public ICollectiveRequest ReduceScatterSumAsync(Tensor input, Tensor output)
-    {
-        ReduceScatterSum(input, output);
-        return CompletedRequest.Instance;
-    }
+    public ICollectiveRequest ReduceScatterSumAsync(Tensor input, Tensor output) => CompletedRequest.After(() => ReduceScatterSum(input, output));
 
     public void Barrier() => mpi.Barrier();
 

@@ -87,17 +87,9 @@ public sealed unsafe class NcclCollectives : ICollectives
         _nccl.Check(_nccl.Broadcast(address, address, (nuint)(tensor.NumberOfElements * tensor.ElementSize), Bytes, root, _communicator, DefaultStream), "ncclBroadcast");
     }
 
-    public ICollectiveRequest AllReduceSumAsync(Tensor tensor)
-    {
-        AllReduceSum(tensor);
-        return CompletedRequest.Instance;
-    }
+    public ICollectiveRequest AllReduceSumAsync(Tensor tensor) => CompletedRequest.After(() => AllReduceSum(tensor));
 
-    public ICollectiveRequest ReduceScatterSumAsync(Tensor input, Tensor output)
-    {
-        ReduceScatterSum(input, output);
-        return CompletedRequest.Instance;
-    }
+    public ICollectiveRequest ReduceScatterSumAsync(Tensor input, Tensor output) => CompletedRequest.After(() => ReduceScatterSum(input, output));
 
     public void Barrier() => _mpi.Barrier();
 

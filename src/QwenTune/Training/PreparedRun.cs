@@ -18,4 +18,15 @@ public sealed record PreparedRun(TrainerParts Parts, TrainerState StartState, Da
         Updater.Dispose();
         Collectives.Dispose();
     }
+
+    /// <summary>
+    /// After a failure: frees the optimizer state but leaves MPI unfinalized (MPI_Finalize would wait for ranks that may be
+    /// blocked in a collective); the process then exits non-zero and mpirun ends every rank.
+    /// </summary>
+    public void Abandon()
+    {
+        Updater.Dispose();
+        if (Collectives.WorldSize == 1)
+            Collectives.Dispose();
+    }
 }

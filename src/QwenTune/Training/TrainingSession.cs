@@ -16,8 +16,19 @@ public static class TrainingSession
 {
     public static TrainSummary Run(TrainingRequest request, IReadOnlyList<ITrainerCallback> callbacks, TextWriter log)
     {
-        using var run = Prepare(request, callbacks, log);
-        return run.Train(log);
+        var run = Prepare(request, callbacks, log);
+        TrainSummary summary;
+        try
+        {
+            summary = run.Train(log);
+        }
+        catch
+        {
+            run.Abandon();
+            throw;
+        }
+        run.Dispose();
+        return summary;
     }
 
     /// <summary>
@@ -30,17 +41,11 @@ public static class TrainingSession
         var distributed = DistributedEnvironment.Detect();
         var environment = ComputeEnvironment.Resolve(request.Model.Device, training.Bf16, training.Fp16, training.TorchThreads, distributed);
         var collectives = Collectives.Create(distributed, environment.Device, log);
-        try
-        {
-            if (collectives.Rank != 0)
-                (log, callbacks) = (TextWriter.Null, []);
-            return Prepare(request, callbacks, log, environment, collectives);
-        }
-        catch
-        {
-            collectives.Dispose();
-            throw;
-        }
+        if (collectives.Rank != 0)
+            (log, callbacks) = (TextWriter.Null, []);
+        // On failure the collectives are not finalized: MPI_Finalize waits for ranks that may be blocked in a collective
+        // this rank will never join. The process exits non-zero instead, and mpirun ends the whole job.
+        return Prepare(request, callbacks, log, environment, collectives);
     }
 
     private static PreparedRun Prepare(TrainingRequest request, IReadOnlyList<ITrainerCallback> callbacks, TextWriter log,

@@ -125,6 +125,23 @@ public sealed class DataParallelTrainingTests(DataParallelRuns runs) : IClassFix
             Assert.True(File.Exists(Path.Combine(newest, "trainer_state.json")) && File.Exists(Path.Combine(newest, "optimizer.safetensors")));
     }
 
+    /// <summary>
+    /// Rank 0 alone fails (it cannot commit checkpoint-1: a file is in the way) while rank 1 goes on into the next step's
+    /// collectives: the job must still end, non-zero, with rank 0's message, not hang in MPI_Finalize.
+    /// </summary>
+    [Fact]
+    public void A_rank_that_fails_ends_the_job_with_its_message()
+    {
+        var output = runs.Fixture.Output("failing");
+        Directory.CreateDirectory(output);
+        File.WriteAllText(Path.Combine(output, "checkpoint-1"), "in the way");
+        var clock = Stopwatch.StartNew();
+        var result = MpiRun.Cli(2, TimeSpan.FromSeconds(90), ["train", .. runs.Arguments(output, 2, "--save_steps", "1")]);
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Contains("[rank 0/2] qwentune train: error: could not write checkpoint-1", result.Stderr + result.Stdout);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), $"took {clock.Elapsed}");
+    }
+
     /// <summary>Qwen's workflow verbatim: GPUS_PER_NODE=2 bash finetune.sh ... --deepspeed configs/ds_config_zero3.json.</summary>
     [Fact]
     public async Task Finetune_sh_with_two_ranks_per_node_trains_under_zero3()
