@@ -12,8 +12,9 @@ using static TorchSharp.torch;
 namespace QwenTune.Bench;
 
 /// <summary>
-/// Data parallelism on a ~250M-parameter model (hidden 1024, 12 layers, SwiGLU 5632, vocab 8192; bf16 weights, float32
-/// masters and AdamW moments, gradient checkpointing), each configuration a fresh mpirun job:
+/// Data parallelism on a ~250M-parameter model (hidden 1024, 12 layers, SwiGLU 5632, vocab 8192; bf16 weights with
+/// float32 masters and AdamW moments where this CPU multiplies bf16 at least as fast as float32, else float32 throughout;
+/// gradient checkpointing), each configuration a fresh mpirun job:
 /// - memory: per-rank resident training state after one step (weights, gradients, optimizer), by tensor bytes, and peak
 ///   RSS, for ZeRO 0/1/2/3 at 2 and 4 ranks. Stage 0 keeps everything on every rank, so its per-rank state does not
 ///   depend on the rank count; it is measured at 2 ranks only (at 4 it would need about 20 GB of this 24 GB machine).
@@ -33,6 +34,9 @@ internal sealed class DataParallelBenchmark : IBenchmark
     {
         if (args is ["--child", var childMode, var childStage, var childOverlap, var childFolder])
             return Child(childMode, int.Parse(childStage, System.Globalization.CultureInfo.InvariantCulture), childOverlap == "on", childFolder);
+        // CPUs without AVX512-BF16 run libtorch's bf16 GEMM on a slow path (hundreds of times slower than float32 here).
+        var (bf16Rate, float32Rate) = (GemmGflops(ScalarType.BFloat16), GemmGflops(ScalarType.Float32));
+        var dtype = bf16Rate >= float32Rate ? ScalarType.BFloat16 : ScalarType.Float32;
         var folder = Path.Combine(Path.GetTempPath(), "qwentune-bench-dp-" + Guid.NewGuid().ToString("N"));
         try
         {
@@ -44,7 +48,7 @@ internal sealed class DataParallelBenchmark : IBenchmark
             using (var model = new QwenForCausalLM(config))
             {
                 model.InitializeWeights(1);
-                model.to(ScalarType.BFloat16);
+                model.to(dtype);
                 PretrainedModel.Save(model, folder, ShardSize.Default, null);
             }
             var memory = new List<JsonElement>();
@@ -58,6 +62,8 @@ internal sealed class DataParallelBenchmark : IBenchmark
             return new
             {
                 model_parameters = memory[0].GetProperty("model_parameters").GetInt64(),
+                dtype = PretrainedModel.DtypeName(dtype),
+                gemm_gflops_two_threads = new { bfloat16 = Math.Round(bf16Rate, 1), float32 = Math.Round(float32Rate, 1) },
                 sequence = Sequence,
                 global_batch = GlobalBatch,
                 memory,
@@ -114,7 +120,7 @@ internal sealed class DataParallelBenchmark : IBenchmark
         var environment = DistributedEnvironment.Detect();
         set_num_threads(environment.ThreadsPerRank(Environment.ProcessorCount));
         using var collectives = Collectives.Create(environment, CPU, TextWriter.Null);
-        var model = PretrainedModel.Load(folder, ScalarType.BFloat16, CPU);
+        var model = PretrainedModel.Load(folder, PretrainedModel.ParseDtype(QwenConfig.FromDirectory(folder).TorchDtype, ScalarType.Float32), CPU);
         ModelSetup.Prepare(model, lora: null, gradientCheckpointing: true, seed: 1);
         var parameterCount = model.parameters().Sum(p => p.numel());
         var training = new TrainingArguments { AdamBeta2 = 0.95, WeightDecay = 0.01 };
@@ -149,30 +155,35 @@ internal sealed class DataParallelBenchmark : IBenchmark
             return collectives.Rank == 0 ? row : null;
         }
         var median = times.Order().ElementAt(times.Count / 2);
-        var gemm = GemmGflops();
+        var gemm = GemmGflops(model.Dtype);
         return collectives.Rank == 0
             ? new
             {
                 ranks = collectives.WorldSize, threads_per_rank = get_num_threads(), stage, overlap_comm = overlap,
                 median_step_seconds = Math.Round(median, 3),
                 tokens_per_second = Math.Round(GlobalBatch * Sequence / median, 1),
-                bf16_gemm_gflops_per_rank = Math.Round(gemm, 1),
+                gemm_gflops_per_rank = Math.Round(gemm, 1),
                 peak_rss_mb = peakRss >> 20,
             }
             : null;
     }
 
-    /// <summary>bf16 2048^3 matmul rate of this rank with its threads, measured now (this machine's speed drifts by +-30%).</summary>
-    private static double GemmGflops()
+    /// <summary>
+    /// The matmul rate of this process with its threads, measured now (this machine's speed drifts by +-30%): 1024^3 once
+    /// to learn the speed, then enough repetitions for about a second.
+    /// </summary>
+    private static double GemmGflops(ScalarType dtype)
     {
         using var scope = NewDisposeScope();
-        var a = randn(2048, 2048).to(ScalarType.BFloat16);
-        var b = randn(2048, 2048).to(ScalarType.BFloat16);
-        a.matmul(b).Dispose();
+        const int n = 1024;
+        var a = randn(n, n).to(dtype);
+        var b = randn(n, n).to(dtype);
         var clock = Stopwatch.StartNew();
-        const int reps = 3;
+        a.matmul(b).Dispose();
+        var reps = (int)Math.Clamp(1.0 / Math.Max(clock.Elapsed.TotalSeconds, 1e-4), 1, 200);
+        clock.Restart();
         for (var i = 0; i < reps; i++)
             a.matmul(b).Dispose();
-        return reps * 2.0 * 2048 * 2048 * 2048 / clock.Elapsed.TotalSeconds / 1e9;
+        return reps * 2.0 * n * n * n / clock.Elapsed.TotalSeconds / 1e9;
     }
 }

@@ -149,7 +149,10 @@ public sealed partial class ZeroUpdater : IParameterUpdater, ILayerParameters
         }
         double sumOfSquares = 0;
         foreach (var group in Trainable)
+        {
+            using var scope = NewDisposeScope();   // the squares are as large as the shard: free them group by group
             sumOfSquares += group.Gradient!.square().sum().to(ScalarType.Float64).item<double>();
+        }
         if (_zero.Stage > 0)
             sumOfSquares = _collectives.AllReduceSum(sumOfSquares);
         var norm = Math.Sqrt(sumOfSquares) / lossScale;
@@ -165,6 +168,7 @@ public sealed partial class ZeroUpdater : IParameterUpdater, ILayerParameters
         StepCount++;
         foreach (var group in Trainable)
         {
+            using var scope = NewDisposeScope();
             if (factor != 1.0)
                 group.Gradient!.mul_(factor);
             foreach (var slot in group.Slots)
