@@ -53,7 +53,10 @@ internal sealed class DataParallelBenchmark : IBenchmark
             }
             var memory = new List<JsonElement>();
             foreach (var (ranks, stage) in new[] { (2, 0), (2, 1), (2, 2), (2, 3), (4, 1), (4, 2), (4, 3) })
-                memory.Add(Mpi(ranks, "memory", stage, "off", folder));
+            {
+                if (args is not ["throughput"])
+                    memory.Add(Mpi(ranks, "memory", stage, "off", folder));
+            }
             var oneRank = Mpi(1, "throughput", 0, "off", folder);
             var twoRanks = Mpi(2, "throughput", 0, "off", folder);
             var overlapOff = Mpi(2, "throughput", 2, "off", folder);
@@ -61,13 +64,13 @@ internal sealed class DataParallelBenchmark : IBenchmark
             double Rate(JsonElement e) => e.GetProperty("tokens_per_second").GetDouble();
             return new
             {
-                model_parameters = memory[0].GetProperty("model_parameters").GetInt64(),
+                model_parameters = memory.FirstOrDefault().ValueKind == JsonValueKind.Undefined ? 0 : memory[0].GetProperty("model_parameters").GetInt64(),
                 dtype = PretrainedModel.DtypeName(dtype),
                 gemm_gflops_two_threads = new { bfloat16 = Math.Round(bf16Rate, 1), float32 = Math.Round(float32Rate, 1) },
                 sequence = Sequence,
                 global_batch = GlobalBatch,
                 memory,
-                sharded_fraction_stage3 = memory.Where(m => m.GetProperty("stage").GetInt32() == 3).Select(m => new
+                sharded_fraction_stage3 = memory.Count == 0 ? null : memory.Where(m => m.GetProperty("stage").GetInt32() == 3).Select(m => new
                 {
                     ranks = m.GetProperty("ranks").GetInt32(),
                     fraction_of_stage0 = Math.Round(Sharded(m) / Sharded(memory[0]), 4),
@@ -143,7 +146,12 @@ internal sealed class DataParallelBenchmark : IBenchmark
         var peakRss = (long)collectives.AllReduceMax(QwenTune.Memory.PeakRssBytes());
         if (mode == "memory")
         {
-            var (weights, layerWeights, gradients, optimizer) = ((ZeroUpdater)updater).ResidentBytes(model);
+            var (weights, layerWeights, gradients, optimizer) = updater switch
+            {
+                ZeroUpdater sharded => sharded.ResidentBytes(model),
+                AdamWUpdater plain => plain.ResidentBytes(model),
+                _ => throw new InvalidOperationException(updater.GetType().Name),
+            };
             long Max(long bytes) => (long)collectives.AllReduceMax(bytes);
             var row = new
             {
