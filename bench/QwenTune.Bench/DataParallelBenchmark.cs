@@ -146,12 +146,7 @@ internal sealed class DataParallelBenchmark : IBenchmark
         var peakRss = (long)collectives.AllReduceMax(QwenTune.Memory.PeakRssBytes());
         if (mode == "memory")
         {
-            var (weights, layerWeights, gradients, optimizer) = updater switch
-            {
-                ZeroUpdater sharded => sharded.ResidentBytes(model),
-                AdamWUpdater plain => plain.ResidentBytes(model),
-                _ => throw new InvalidOperationException(updater.GetType().Name),
-            };
+            var (weights, layerWeights, gradients, optimizer) = ((ZeroUpdater)updater).ResidentBytes(model);
             long Max(long bytes) => (long)collectives.AllReduceMax(bytes);
             var row = new
             {

@@ -50,16 +50,9 @@ public sealed class AdamWUpdater : IParameterUpdater
     private readonly Tensor[] _expAvg;
     private readonly Tensor[] _expAvgSq;
 
-    private readonly long _reduceBucketSize;
-
-    /// <param name="reduceBucketSize">
-    /// With several ranks (ZeRO stage 0) gradients are all-reduced in place, tensors smaller than this many elements
-    /// packed together into buckets of about this size.
-    /// </param>
-    public AdamWUpdater(IReadOnlyList<TrainableParameter> parameters, AdamWOptions options, ICollectives collectives, long reduceBucketSize = 500_000_000)
+    public AdamWUpdater(IReadOnlyList<TrainableParameter> parameters, AdamWOptions options, ICollectives collectives)
     {
         _parameters = parameters;
-        _reduceBucketSize = Math.Max(1, reduceBucketSize);
         _options = options;
         _collectives = collectives;
         _masters = new Tensor?[parameters.Count];
@@ -91,14 +84,14 @@ public sealed class AdamWUpdater : IParameterUpdater
         using var noGrad = no_grad();
         // Two passes, each parameter in its own dispose scope, so that at most one parameter's float32 temporaries
         // are alive at a time (one scope around everything would hold a float32 copy of every gradient at once).
-        if (_collectives.WorldSize > 1)
-            AllReduceGradients();
         using var sumOfSquares = zeros(1, ScalarType.Float64, _parameters[0].Parameter.device);
         foreach (var p in _parameters)
         {
             using var scope = NewDisposeScope();
             if (p.Parameter.grad is not { } grad)
                 continue;
+            if (_collectives.WorldSize > 1)
+                _collectives.AllReduceSum(grad);
             sumOfSquares.add_(grad.to(ScalarType.Float32).square().sum().to(ScalarType.Float64));
         }
         var norm = Math.Sqrt(sumOfSquares.item<double>()) / lossScale;
@@ -127,57 +120,6 @@ public sealed class AdamWUpdater : IParameterUpdater
         AdamWMath.Update(_masters[i] ?? parameter, _expAvg[i], _expAvgSq[i], grad, learningRate, decay, StepCount, _options);
         if (_masters[i] is { } master)
             parameter.copy_(master);
-    }
-
-    /// <summary>
-    /// Sums the gradients over the ranks in place: large tensors alone, small ones packed per dtype into buckets of about
-    /// the bucket size (one MPI call for many biases and norms). Every rank walks the parameters in the same order.
-    /// </summary>
-    private void AllReduceGradients()
-    {
-        var buckets = new Dictionary<ScalarType, (List<Tensor> Gradients, long Size)>();
-        void Flush(ScalarType dtype)
-        {
-            if (!buckets.Remove(dtype, out var bucket) || bucket.Gradients.Count == 0)
-                return;
-            using var scope = NewDisposeScope();
-            var flat = cat(bucket.Gradients.Select(g => g.flatten()).ToList());
-            _collectives.AllReduceSum(flat);
-            long offset = 0;
-            foreach (var gradient in bucket.Gradients)
-            {
-                gradient.copy_(flat.narrow(0, offset, gradient.numel()).view(gradient.shape));
-                offset += gradient.numel();
-            }
-        }
-        foreach (var p in _parameters)
-        {
-            if (p.Parameter.grad is not { } grad)
-                continue;
-            if (grad.numel() >= _reduceBucketSize)
-            {
-                _collectives.AllReduceSum(grad);
-                continue;
-            }
-            var (gradients, size) = buckets.TryGetValue(grad.dtype, out var open) ? open : ([], 0);
-            gradients.Add(grad);
-            buckets[grad.dtype] = (gradients, size + grad.numel());
-            if (size + grad.numel() >= _reduceBucketSize)
-                Flush(grad.dtype);
-        }
-        foreach (var dtype in buckets.Keys.ToList())
-            Flush(dtype);
-    }
-
-    /// <summary>Bytes this rank holds now: parameters, their gradients, and optimizer state (moments and any masters).</summary>
-    public (long Weights, long LayerWeights, long Gradients, long Optimizer) ResidentBytes(QwenTune.Models.QwenForCausalLM model)
-    {
-        static long Bytes(Tensor? t) => t is null ? 0 : t.numel() * t.element_size();
-        var parameters = model.named_parameters().ToList();
-        return (parameters.Sum(p => Bytes(p.parameter)),
-            parameters.Where(p => p.name.StartsWith("model.layers.", StringComparison.Ordinal)).Sum(p => Bytes(p.parameter)),
-            parameters.Sum(p => Bytes(p.parameter.grad)),
-            _expAvg.Concat(_expAvgSq).Concat(_masters.OfType<Tensor>()).Sum(Bytes));
     }
 
     /// <summary>Optimizer state by parameter name: step, exp_avg, exp_avg_sq and (when kept) master weights.</summary>

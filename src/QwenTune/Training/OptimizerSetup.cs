@@ -13,11 +13,10 @@ public static class OptimizerSetup
     public static AdamWUpdater Create(QwenForCausalLM model, TrainingArguments training, ICollectives collectives) =>
         new(ParameterGroups.Trainable(model), Options(training), collectives);
 
-    /// <param name="zero">The job's ZeRO settings; null for one process. Stage 0 shards nothing: each rank runs the plain
-    /// updater, which all-reduces the gradients in place (no flat copies, no float32 master of float32 weights).</param>
+    /// <param name="zero">The job's ZeRO settings; null for one process.</param>
     public static IParameterUpdater Create(QwenForCausalLM model, TrainingArguments training, ICollectives collectives, ZeroSettings? zero) =>
-        zero is null || collectives.WorldSize == 1 || zero.Stage == 0
-            ? new AdamWUpdater(ParameterGroups.Trainable(model), Options(training), collectives, zero?.ReduceBucketSize ?? ZeroSettings.None.ReduceBucketSize)
+        zero is null || collectives.WorldSize == 1
+            ? Create(model, training, collectives)
             : new ZeroUpdater(model, Options(training), zero, collectives);
 
     private static AdamWOptions Options(TrainingArguments training) =>

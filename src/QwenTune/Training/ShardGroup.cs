@@ -56,7 +56,10 @@ internal sealed class ShardGroup : IDisposable
 
     public Tensor? Gradient { get; set; }
 
-    /// <summary>ZeRO-3: the owned elements of the parameters in their own dtype, what every rank contributes to a gather.</summary>
+    /// <summary>
+    /// ZeRO-3: the owned elements of the parameters in their own dtype, what every rank contributes to a gather; for
+    /// trainable float32 parameters the <see cref="Master"/> shard itself.
+    /// </summary>
     public Tensor? StorageShard { get; set; }
 
     /// <summary>Whether the parameters currently hold their full values (always, unless <see cref="StorageSharded"/>).</summary>
@@ -88,7 +91,11 @@ internal sealed class ShardGroup : IDisposable
 
     public void Dispose()
     {
+        var disposed = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
         foreach (var t in new[] { Master, ExpAvg, ExpAvgSq, Gradient, StorageShard })
-            t?.Dispose();
+        {
+            if (t is not null && disposed.Add(t))
+                t.Dispose();
+        }
     }
 }

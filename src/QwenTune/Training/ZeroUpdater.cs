@@ -97,7 +97,7 @@ public sealed partial class ZeroUpdater : IParameterUpdater, ILayerParameters
     {
         static long Bytes(Tensor? t) => t is null ? 0 : t.numel() * t.element_size();
         var parameters = model.named_parameters().ToList();
-        var storage = _groups.Sum(g => Bytes(g.StorageShard));
+        var storage = _groups.Where(g => !ReferenceEquals(g.StorageShard, g.Master)).Sum(g => Bytes(g.StorageShard));
         var weights = parameters.Sum(p => Bytes(p.parameter)) + storage;
         var layerWeights = parameters.Where(p => LayerOf(p.name) >= 0).Sum(p => Bytes(p.parameter)) + storage;
         var gradients = _groups.Sum(g => Bytes(g.Gradient)) + parameters.Sum(p => Bytes(p.parameter.grad));
@@ -114,8 +114,16 @@ public sealed partial class ZeroUpdater : IParameterUpdater, ILayerParameters
         using var noGrad = no_grad();
         foreach (var group in _groups.Where(g => g.StorageSharded))
         {
-            using var flat = FlatValues(group, group.OwnStart, group.ShardNumel);
-            group.StorageShard = flat.to(group.Dtype).DetachFromDisposeScope();
+            // float32 weights need no copy beside their float32 master: the master shard is what this rank contributes.
+            if (group.Trainable && group.Dtype == ScalarType.Float32)
+            {
+                group.StorageShard = group.Master;
+            }
+            else
+            {
+                using var flat = FlatValues(group, group.OwnStart, group.ShardNumel);
+                group.StorageShard = flat.to(group.Dtype).DetachFromDisposeScope();
+            }
             Release(group);
         }
     }
@@ -374,7 +382,8 @@ public sealed partial class ZeroUpdater : IParameterUpdater, ILayerParameters
     {
         if (group.StorageSharded)
         {
-            group.StorageShard!.copy_(group.Master!);
+            if (!ReferenceEquals(group.StorageShard, group.Master))
+                group.StorageShard!.copy_(group.Master!);
             return;
         }
         using var scope = NewDisposeScope();

@@ -14,6 +14,12 @@ public sealed unsafe class MpiCollectives : ICollectives
     // MPI counts are 32-bit: in-place collectives go in pieces of this many elements (or bytes).
     private const int MaxChunk = 1 << 30;
 
+    /// <summary>
+    /// All-reduces run in pieces of 2^20 elements: Open MPI 4.1's shared-memory all-reduce measured here at 3-3.8 GB/s
+    /// bus bandwidth for 1-4 MB and 0.5-1.3 GB/s for 64-256 MB messages (bench `collectives`).
+    /// </summary>
+    private const int AllReduceChunk = 1 << 20;
+
     private readonly MpiHandles _mpi;
     private readonly bool _finalizeOnDispose;
     private bool _disposed;
@@ -57,9 +63,9 @@ public sealed unsafe class MpiCollectives : ICollectives
         var (buffer, datatype) = SummableBuffer(tensor, nameof(AllReduceSum));
         var address = TensorPointer.Of(buffer);
         var elementSize = buffer.ElementSize;
-        for (long start = 0; start < buffer.NumberOfElements; start += MaxChunk)
+        for (long start = 0; start < buffer.NumberOfElements; start += AllReduceChunk)
         {
-            var count = (int)Math.Min(MaxChunk, buffer.NumberOfElements - start);
+            var count = (int)Math.Min(AllReduceChunk, buffer.NumberOfElements - start);
             MpiLibrary.Check(MpiNative.MPI_Allreduce(MpiNative.InPlace, address + (nint)(start * elementSize), count, datatype, _mpi.Sum, _mpi.CommWorld), "MPI_Allreduce");
         }
         CopyBack(buffer, tensor);
