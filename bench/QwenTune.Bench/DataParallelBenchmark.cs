@@ -59,6 +59,7 @@ internal sealed class DataParallelBenchmark : IBenchmark
             }
             var oneRank = Mpi(1, "throughput", 0, "off", folder);
             var twoRanks = Mpi(2, "throughput", 0, "off", folder);
+            var twoRanksZero1 = Mpi(2, "throughput", 1, "off", folder);
             var overlapOff = Mpi(2, "throughput", 2, "off", folder);
             var overlapOn = Mpi(2, "throughput", 2, "on", folder);
             double Rate(JsonElement e) => e.GetProperty("tokens_per_second").GetDouble();
@@ -81,6 +82,8 @@ internal sealed class DataParallelBenchmark : IBenchmark
                     one_rank_two_threads = oneRank,
                     two_ranks_one_thread = twoRanks,
                     two_by_one_over_one_by_two = Math.Round(Rate(twoRanks) / Rate(oneRank), 3),
+                    two_ranks_one_thread_zero1 = twoRanksZero1,
+                    two_by_one_zero1_over_one_by_two = Math.Round(Rate(twoRanksZero1) / Rate(oneRank), 3),
                     zero2_overlap_off = overlapOff,
                     zero2_overlap_on = overlapOn,
                     overlap_on_over_off = Math.Round(Rate(overlapOn) / Rate(overlapOff), 3),

@@ -75,14 +75,25 @@ public sealed unsafe class MpiCollectives : ICollectives
 
     public double AllReduceMax(double value) => AllReduceScalar(value, _mpi.Max);
 
+    /// <summary>
+    /// As an all-reduce of a scratch copy in 2^20-element pieces, keeping this rank's chunk: Open MPI 4.1's
+    /// MPI_Reduce_scatter_block measured 0.26-0.45 GB/s bus bandwidth here against 3-3.8 GB/s for the pieces of an
+    /// all-reduce, which more than pays for moving twice the data.
+    /// </summary>
     public void ReduceScatterSum(Tensor input, Tensor output)
     {
         var count = CheckReduceScatter(input, output);
         using var scope = NewDisposeScope();
         var (send, datatype) = SummableBuffer(input, nameof(ReduceScatterSum));
-        var receive = ReferenceEquals(send, input) ? output : empty(count, ScalarType.Float32);
-        MpiLibrary.Check(MpiNative.MPI_Reduce_scatter_block(TensorPointer.Of(send), TensorPointer.Of(receive), count, datatype, _mpi.Sum, _mpi.CommWorld), "MPI_Reduce_scatter_block");
-        CopyBack(receive, output);
+        var work = ReferenceEquals(send, input) ? input.clone() : send;
+        var address = TensorPointer.Of(work);
+        var elementSize = work.ElementSize;
+        for (long start = 0; start < work.NumberOfElements; start += AllReduceChunk)
+        {
+            var pieceCount = (int)Math.Min(AllReduceChunk, work.NumberOfElements - start);
+            MpiLibrary.Check(MpiNative.MPI_Allreduce(MpiNative.InPlace, address + (nint)(start * elementSize), pieceCount, datatype, _mpi.Sum, _mpi.CommWorld), "MPI_Allreduce");
+        }
+        CopyBack(work.narrow(0, (long)Rank * count, count), output);
     }
 
     public void AllGather(Tensor input, Tensor output)
