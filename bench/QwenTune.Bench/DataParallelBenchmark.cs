@@ -131,7 +131,7 @@ internal sealed class DataParallelBenchmark : IBenchmark
         var parameterCount = model.parameters().Sum(p => p.numel());
         var training = new TrainingArguments { AdamBeta2 = 0.95, WeightDecay = 0.01 };
         var zero = new ZeroSettings(stage, ReduceBucketSize: 1024L * 1024, PersistenceThreshold: 10 * 1024, overlap);
-        using var updater = OptimizerSetup.Create(model, training, collectives, collectives.WorldSize == 1 ? null : zero);
+        using var updater = OptimizerSetup.Create(model, training, collectives, zero);
         (updater as ZeroUpdater)?.Attach(model.Model, gradientCheckpointing: true);
         var runner = new StepRunner(model, updater, collectives, null);
         var batch = GlobalBatch / collectives.WorldSize;

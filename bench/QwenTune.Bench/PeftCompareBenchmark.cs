@@ -67,7 +67,7 @@ internal sealed class PeftCompareBenchmark : IBenchmark
         var baseWeightBytes = WeightBytes(model);
         ModelSetup.Prepare(model, mode == "full" ? null : new LoraConfig { R = 64, Alpha = 16, Dropout = 0.05 }, gradientCheckpointing: true, seed: 1);
         var training = new TrainingArguments { AdamBeta2 = 0.95, WeightDecay = 0.01 };
-        using var updater = OptimizerSetup.Create(model, training, new SingleProcess());
+        using var updater = OptimizerSetup.Create(model, training);
         var trainable = updater.Parameters;
         var runner = new StepRunner(model, updater, new SingleProcess(), null);
         var generator = new Generator(7);

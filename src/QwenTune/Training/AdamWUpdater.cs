@@ -1,4 +1,3 @@
-using QwenTune.Distributed;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -34,27 +33,23 @@ public sealed record AdamWOptions(double Beta1, double Beta2, double Epsilon, do
 }
 
 /// <summary>
-/// The optimizer step of one data-parallel replica: gradients are summed over processes, clipped by their
-/// global norm, and AdamW (torch.optim.AdamW's arithmetic, step by step) updates float32 master weights that
-/// are copied back into the model's parameters (bf16 or fp16 models keep full-precision masters; fp32 models
-/// update in place). Optimizer state is always float32.
-/// This is the seam for data parallelism and ZeRO: a sharded updater implements <see cref="IParameterUpdater"/>
-/// with the same contract.
+/// The optimizer step of one process: gradients are clipped by their global norm, and AdamW (torch.optim.AdamW's
+/// arithmetic, step by step) updates float32 master weights that are copied back into the model's parameters (bf16 or
+/// fp16 models keep full-precision masters; fp32 models update in place). Optimizer state is always float32.
+/// Several ranks use <see cref="ZeroUpdater"/>, which applies the same <see cref="AdamWMath"/> to each rank's share.
 /// </summary>
 public sealed class AdamWUpdater : IParameterUpdater
 {
     private readonly IReadOnlyList<TrainableParameter> _parameters;
     private readonly AdamWOptions _options;
-    private readonly ICollectives _collectives;
     private readonly Tensor?[] _masters;
     private readonly Tensor[] _expAvg;
     private readonly Tensor[] _expAvgSq;
 
-    public AdamWUpdater(IReadOnlyList<TrainableParameter> parameters, AdamWOptions options, ICollectives collectives)
+    public AdamWUpdater(IReadOnlyList<TrainableParameter> parameters, AdamWOptions options)
     {
         _parameters = parameters;
         _options = options;
-        _collectives = collectives;
         _masters = new Tensor?[parameters.Count];
         _expAvg = new Tensor[parameters.Count];
         _expAvgSq = new Tensor[parameters.Count];
@@ -90,8 +85,6 @@ public sealed class AdamWUpdater : IParameterUpdater
             using var scope = NewDisposeScope();
             if (p.Parameter.grad is not { } grad)
                 continue;
-            if (_collectives.WorldSize > 1)
-                _collectives.AllReduceSum(grad);
             sumOfSquares.add_(grad.to(ScalarType.Float32).square().sum().to(ScalarType.Float64));
         }
         var norm = Math.Sqrt(sumOfSquares.item<double>()) / lossScale;

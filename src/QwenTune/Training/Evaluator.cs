@@ -46,9 +46,9 @@ public static class Evaluator
                 using var cpuBatch = collator.Collate((placeholder ? chunks[0] : chunks[index]).Select(i => examples[i]).ToList());
                 using var batch = cpuBatch.To(model.Device);
                 var hidden = model.Hidden(batch.InputIds, batch.AttentionMask);
-                var (nll, count) = CausalLmLoss.NllSum(hidden, batch.Labels, model.LmHeadWeight);
                 if (placeholder)
-                    continue;
+                    continue;   // the forward was for the layers' collectives; there is nothing to score
+                var (nll, count) = CausalLmLoss.NllSum(hidden, batch.Labels, model.LmHeadWeight);
                 nllSum += nll.to(ScalarType.Float64).item<double>();
                 targets += count;
             }

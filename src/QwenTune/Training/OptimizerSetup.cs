@@ -10,14 +10,14 @@ namespace QwenTune.Training;
 /// </summary>
 public static class OptimizerSetup
 {
-    public static AdamWUpdater Create(QwenForCausalLM model, TrainingArguments training, ICollectives collectives) =>
-        new(ParameterGroups.Trainable(model), Options(training), collectives);
+    public static AdamWUpdater Create(QwenForCausalLM model, TrainingArguments training) =>
+        new(ParameterGroups.Trainable(model), Options(training));
 
-    /// <param name="zero">The job's ZeRO settings; null for one process.</param>
+    /// <param name="zero">The job's ZeRO settings (stage 0 with DeepSpeed's defaults when null); unused for one process.</param>
     public static IParameterUpdater Create(QwenForCausalLM model, TrainingArguments training, ICollectives collectives, ZeroSettings? zero) =>
-        zero is null || collectives.WorldSize == 1
-            ? Create(model, training, collectives)
-            : new ZeroUpdater(model, Options(training), zero, collectives);
+        collectives.WorldSize == 1
+            ? Create(model, training)
+            : new ZeroUpdater(model, Options(training), zero ?? ZeroSettings.None, collectives);
 
     private static AdamWOptions Options(TrainingArguments training) =>
         new(training.AdamBeta1, training.AdamBeta2, training.AdamEpsilon, training.WeightDecay, AdamWOptions.VariantFor(training.Optim));

@@ -74,19 +74,21 @@ internal sealed class ShardGroup : IDisposable
     }
 
     /// <summary>
-    /// The flat range [start, start + length) of the parameters' current gradients as float32 (zeros for padding and for
-    /// parameters without a gradient).
+    /// Writes the flat range [start, start + destination's length) of the parameters' gradients (<paramref name="gradients"/>)
+    /// or values into <paramref name="destination"/>, converting dtype; zeros for the padding and for parameters without a
+    /// gradient.
     /// </summary>
-    public Tensor FlatGradient(long start, long length, Device device)
+    public void CopyFlat(long start, Tensor destination, bool gradients)
     {
-        var flat = zeros(length, ScalarType.Float32, device);
+        var length = destination.shape[0];
+        destination.zero_();
         foreach (var slot in Slots)
         {
-            if (slot.Parameter.grad is not { } grad || Overlap(slot, start, length) is not (var slotStart, var rangeStart, var count))
+            var source = gradients ? slot.Parameter.grad : slot.Parameter.detach();
+            if (source is null || Overlap(slot, start, length) is not (var slotStart, var rangeStart, var count))
                 continue;
-            flat.narrow(0, rangeStart, count).copy_(grad.flatten().narrow(0, slotStart, count));
+            destination.narrow(0, rangeStart, count).copy_(source.flatten().narrow(0, slotStart, count));
         }
-        return flat;
     }
 
     public void Dispose()

@@ -121,8 +121,8 @@ public sealed partial class ZeroUpdater : IParameterUpdater, ILayerParameters
             }
             else
             {
-                using var flat = FlatValues(group, group.OwnStart, group.ShardNumel);
-                group.StorageShard = flat.to(group.Dtype).DetachFromDisposeScope();
+                group.StorageShard = empty(group.ShardNumel, group.Dtype, _device).DetachFromDisposeScope();
+                group.CopyFlat(group.OwnStart, group.StorageShard, gradients: false);
             }
             Release(group);
         }
@@ -291,23 +291,11 @@ public sealed partial class ZeroUpdater : IParameterUpdater, ILayerParameters
     private void InitializeOptimizerState(ShardGroup group)
     {
         using var noGrad = no_grad();
-        using var master = FlatValues(group, group.OwnStart, group.ShardNumel);
-        group.Master = master.to(ScalarType.Float32, copy: true).DetachFromDisposeScope();
+        group.Master = empty(group.ShardNumel, ScalarType.Float32, _device).DetachFromDisposeScope();
+        group.CopyFlat(group.OwnStart, group.Master, gradients: false);
         group.ExpAvg = zeros(group.ShardNumel, ScalarType.Float32, _device).DetachFromDisposeScope();
         group.ExpAvgSq = zeros(group.ShardNumel, ScalarType.Float32, _device).DetachFromDisposeScope();
         group.Gradient = zeros(group.ShardNumel, ScalarType.Float32, _device).DetachFromDisposeScope();
-    }
-
-    /// <summary>The flat range [start, start + length) of the parameters' values as float32 (zeros in the padding).</summary>
-    private Tensor FlatValues(ShardGroup group, long start, long length)
-    {
-        var flat = zeros(length, ScalarType.Float32, _device);
-        foreach (var slot in group.Slots)
-        {
-            if (ShardGroup.Overlap(slot, start, length) is (var from, var at, var count))
-                flat.narrow(0, at, count).copy_(slot.Parameter.detach().flatten().narrow(0, from, count));
-        }
-        return flat;
     }
 
     /// <summary>Stages 0 and 1: sums the gradients over the ranks bucket by bucket and keeps the owned part.</summary>
@@ -318,7 +306,8 @@ public sealed partial class ZeroUpdater : IParameterUpdater, ILayerParameters
         {
             using var scope = NewDisposeScope();
             var length = Math.Min(bucket, group.Numel - start);
-            var flat = group.FlatGradient(start, length, _device);
+            var flat = empty(length, ScalarType.Float32, _device);
+            group.CopyFlat(start, flat, gradients: true);
             if (_collectives.WorldSize > 1)
                 _collectives.AllReduceSum(flat);
             var from = Math.Max(start, group.OwnStart);
@@ -345,8 +334,8 @@ public sealed partial class ZeroUpdater : IParameterUpdater, ILayerParameters
             var input = empty(world * length, ScalarType.Float32, _device).DetachFromDisposeScope();
             for (var r = 0; r < world; r++)
             {
-                using var part = group.FlatGradient(r * group.ShardNumel + start, length, _device);
-                input.narrow(0, r * length, length).copy_(part);
+                using var part = input.narrow(0, r * length, length);
+                group.CopyFlat(r * group.ShardNumel + start, part, gradients: true);
             }
             var output = empty(length, ScalarType.Float32, _device).DetachFromDisposeScope();
             var reduction = new PendingReduction(group, start, input, output,

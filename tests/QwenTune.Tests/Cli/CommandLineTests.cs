@@ -160,19 +160,10 @@ public sealed class CommandLineTests
     public void Finetune_sh_precision_flag_replaces_the_scripts_bf16_default()
     {
         using var fixture = new TrainingFixture(samples: 2);
-        var info = new System.Diagnostics.ProcessStartInfo("bash")
-        {
-            RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false,
-        };
-        foreach (var arg in new[] { Path.Combine(Fixtures.RepositoryRoot, "finetune.sh"), "-m", fixture.ModelDir, "-d", fixture.DataPath,
-                     "--output_dir", fixture.Output("o"), "--fp16", "True", "--device", "cpu", "--max_steps", "1" })
-            info.ArgumentList.Add(arg);
-        using var process = System.Diagnostics.Process.Start(info)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        var stderr = process.StandardError.ReadToEnd();
-        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(3)));
-        Assert.Equal(1, process.ExitCode);
+        var (code, _, stderr) = FinetuneScript.Run(
+            ["-m", fixture.ModelDir, "-d", fixture.DataPath, "--output_dir", fixture.Output("o"), "--fp16", "True", "--device", "cpu", "--max_steps", "1"],
+            new Dictionary<string, string>(), TimeSpan.FromMinutes(3));
+        Assert.Equal(1, code);
         Assert.Contains("--fp16 needs CUDA", stderr);          // the user's fp16 reached train alone ...
         Assert.DoesNotContain("are exclusive", stderr);        // ... not alongside the script's --bf16 True
     }

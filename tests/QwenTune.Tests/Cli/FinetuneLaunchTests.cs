@@ -190,37 +190,8 @@ public sealed partial class FinetuneLaunchTests
     /// <summary>The dry run's line split into words; the paths these tests use need no quoting.</summary>
     private static List<string> Tokens(string line) => line.Trim().Split(' ').ToList();
 
-    private static (int ExitCode, string Stdout, string Stderr) Finetune(Dictionary<string, string> environment, string[]? args = null, string? workingDirectory = null)
-    {
-        var info = new ProcessStartInfo("bash")
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-            WorkingDirectory = workingDirectory ?? Fixtures.RepositoryRoot,
-        };
-        info.ArgumentList.Add(Path.Combine(Fixtures.RepositoryRoot, "finetune.sh"));
-        foreach (var arg in (args ?? []).Concat(UserArgs))
-            info.ArgumentList.Add(arg);
-        // The launch must depend only on what each test sets, not on a launcher or allocation around the test run.
-        foreach (var name in info.Environment.Keys.ToList())
-        {
-            if (name is "GPUS_PER_NODE" or "NNODES" or "NODE_RANK" or "MASTER_ADDR" or "MASTER_PORT" or "HOSTFILE" or "FINETUNE_DRY_RUN"
-                    or "OMP_NUM_THREADS" or "CUDA_VISIBLE_DEVICES"
-                || name.StartsWith("SLURM_", StringComparison.Ordinal) || name.StartsWith("OMPI_", StringComparison.Ordinal)
-                || name.StartsWith("PMIX_", StringComparison.Ordinal))
-                info.Environment.Remove(name);
-        }
-        foreach (var (name, value) in environment)
-            info.Environment[name] = value;
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromSeconds(30)))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException("finetune.sh did not finish in 30 seconds");
-        }
-        return (process.ExitCode, stdout.Result, stderr.Result);
-    }
+    private static (int ExitCode, string Stdout, string Stderr) Finetune(Dictionary<string, string> environment, string[]? args = null, string? workingDirectory = null) =>
+        FinetuneScript.Run((args ?? []).Concat(UserArgs), environment, TimeSpan.FromSeconds(30), workingDirectory);
 
     private static void AssertAdjacent(List<string> command, string first, string second)
     {

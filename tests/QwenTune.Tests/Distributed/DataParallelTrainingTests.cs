@@ -144,24 +144,15 @@ public sealed class DataParallelTrainingTests(DataParallelRuns runs) : IClassFix
 
     /// <summary>Qwen's workflow verbatim: GPUS_PER_NODE=2 bash finetune.sh ... --deepspeed configs/ds_config_zero3.json.</summary>
     [Fact]
-    public async Task Finetune_sh_with_two_ranks_per_node_trains_under_zero3()
+    public void Finetune_sh_with_two_ranks_per_node_trains_under_zero3()
     {
         var output = runs.Fixture.Output("finetune-zero3");
-        var info = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { Path.Combine(Fixtures.RepositoryRoot, "finetune.sh"), "-m", runs.Fixture.ModelDir, "-d", runs.Fixture.DataPath,
-                     "--deepspeed", Path.Combine(Fixtures.RepositoryRoot, "configs", "ds_config_zero3.json"),
-                     "--output_dir", output, "--max_steps", "2", "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "1" })
-            info.ArgumentList.Add(arg);
-        info.Environment["GPUS_PER_NODE"] = "2";
-        info.Environment["TERM"] = "dumb";
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        var ended = process.WaitForExit(TimeSpan.FromMinutes(4));
-        if (!ended)
-            process.Kill(entireProcessTree: true);
-        var said = await stdout + await stderr;
-        Assert.True(ended && process.ExitCode == 0, said);
+        var (code, stdout, stderr) = FinetuneScript.Run(
+            ["-m", runs.Fixture.ModelDir, "-d", runs.Fixture.DataPath, "--deepspeed", Path.Combine(Fixtures.RepositoryRoot, "configs", "ds_config_zero3.json"),
+             "--output_dir", output, "--max_steps", "2", "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "1"],
+            new Dictionary<string, string> { ["GPUS_PER_NODE"] = "2" }, TimeSpan.FromMinutes(4));
+        var said = stdout + stderr;
+        Assert.True(code == 0, said);
         Assert.Contains("Data parallel over 2 ranks, ZeRO stage 3", said);
         Assert.Equal(2, TrainingRuns.LoggedLosses(output).Count);
         Assert.True(File.Exists(Path.Combine(output, "model.safetensors")));

@@ -1,4 +1,3 @@
-using QwenTune.Distributed;
 using QwenTune.Training;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -32,7 +31,7 @@ public sealed class AdamWUpdaterTests
         var (w2, b2) = MakeParameters(ScalarType.Float32);
         var ours = new AdamWUpdater(
             [new TrainableParameter("w", w1, Decay: true), new TrainableParameter("b", b1, Decay: false)],
-            new AdamWOptions(0.9, 0.95, 1e-8, 0.1), new SingleProcess());
+            new AdamWOptions(0.9, 0.95, 1e-8, 0.1));
         var reference = optim.AdamW(
             [new AdamW.ParamGroup([w2], new AdamW.Options { weight_decay = 0.1 }),
              new AdamW.ParamGroup([b2], new AdamW.Options { weight_decay = 0.0 })],
@@ -55,7 +54,7 @@ public sealed class AdamWUpdaterTests
     {
         var (w1, b1) = MakeParameters(ScalarType.Float32);
         var (w2, b2) = MakeParameters(ScalarType.Float32);
-        var ours = new AdamWUpdater([new("w", w1, true), new("b", b1, false)], new AdamWOptions(0.9, 0.999, 1e-8, 0), new SingleProcess());
+        var ours = new AdamWUpdater([new("w", w1, true), new("b", b1, false)], new AdamWOptions(0.9, 0.999, 1e-8, 0));
         var reference = optim.AdamW([w2, b2], lr: 0.01);
         Backward(w1, b1, 0);
         Backward(w2, b2, 0);
@@ -74,8 +73,8 @@ public sealed class AdamWUpdaterTests
         var (w32, b32) = MakeParameters(ScalarType.Float32);
         var (w16, b16) = MakeParameters(ScalarType.BFloat16);
         var options = new AdamWOptions(0.9, 0.999, 1e-8, 0.0);
-        var full = new AdamWUpdater([new("w", w32, true), new("b", b32, false)], options, new SingleProcess());
-        var half = new AdamWUpdater([new("w", w16, true), new("b", b16, false)], options, new SingleProcess());
+        var full = new AdamWUpdater([new("w", w32, true), new("b", b32, false)], options);
+        var half = new AdamWUpdater([new("w", w16, true), new("b", b16, false)], options);
         // The same float32 gradient for both, so that only storage precision differs.
         for (var step = 0; step < 20; step++)
         {
@@ -105,7 +104,7 @@ public sealed class AdamWUpdaterTests
         double[] gradients = [0.3, -0.2, 0.05];
         var parameter = new Parameter(tensor(new[] { 1.5f }));
         using var updater = new AdamWUpdater([new TrainableParameter("p", parameter, Decay: true)],
-            new AdamWOptions(beta1, beta2, eps, decay, AdamWOptions.VariantFor("adamw_hf")), new SingleProcess());
+            new AdamWOptions(beta1, beta2, eps, decay, AdamWOptions.VariantFor("adamw_hf")));
         double p = 1.5, m = 0, v = 0;
         for (var t = 1; t <= 3; t++)
         {
@@ -121,7 +120,7 @@ public sealed class AdamWUpdaterTests
         // torch's arithmetic gives a visibly different value for the same inputs (decay first, eps after the correction).
         var torchParameter = new Parameter(tensor(new[] { 1.5f }));
         using var torchUpdater = new AdamWUpdater([new TrainableParameter("p", torchParameter, Decay: true)],
-            new AdamWOptions(beta1, beta2, eps, decay, AdamWOptions.VariantFor("adamw_torch")), new SingleProcess());
+            new AdamWOptions(beta1, beta2, eps, decay, AdamWOptions.VariantFor("adamw_torch")));
         foreach (var g in gradients)
         {
             torchParameter.grad = tensor(new[] { (float)g });

@@ -61,13 +61,7 @@ public sealed unsafe class MpiCollectives : ICollectives
         RequireHostTensor(tensor, nameof(AllReduceSum));
         using var scope = NewDisposeScope();
         var (buffer, datatype) = SummableBuffer(tensor, nameof(AllReduceSum));
-        var address = TensorPointer.Of(buffer);
-        var elementSize = buffer.ElementSize;
-        for (long start = 0; start < buffer.NumberOfElements; start += AllReduceChunk)
-        {
-            var count = (int)Math.Min(AllReduceChunk, buffer.NumberOfElements - start);
-            MpiLibrary.Check(MpiNative.MPI_Allreduce(MpiNative.InPlace, address + (nint)(start * elementSize), count, datatype, _mpi.Sum, _mpi.CommWorld), "MPI_Allreduce");
-        }
+        AllReduceInPlace(buffer, datatype);
         CopyBack(buffer, tensor);
     }
 
@@ -86,13 +80,7 @@ public sealed unsafe class MpiCollectives : ICollectives
         using var scope = NewDisposeScope();
         var (send, datatype) = SummableBuffer(input, nameof(ReduceScatterSum));
         var work = ReferenceEquals(send, input) ? input.clone() : send;
-        var address = TensorPointer.Of(work);
-        var elementSize = work.ElementSize;
-        for (long start = 0; start < work.NumberOfElements; start += AllReduceChunk)
-        {
-            var pieceCount = (int)Math.Min(AllReduceChunk, work.NumberOfElements - start);
-            MpiLibrary.Check(MpiNative.MPI_Allreduce(MpiNative.InPlace, address + (nint)(start * elementSize), pieceCount, datatype, _mpi.Sum, _mpi.CommWorld), "MPI_Allreduce");
-        }
+        AllReduceInPlace(work, datatype);
         CopyBack(work.narrow(0, (long)Rank * count, count), output);
     }
 
@@ -210,6 +198,18 @@ public sealed unsafe class MpiCollectives : ICollectives
         RequireElementCounts(output, input, nameof(ReduceScatterSum), "input has WorldSize * n elements and output n");
         RequireNoOverlap(input, output, nameof(ReduceScatterSum));
         return ToCount(output.NumberOfElements, nameof(ReduceScatterSum));
+    }
+
+    /// <summary>Sums a contiguous host buffer over the ranks in place, in pieces of <see cref="AllReduceChunk"/> elements.</summary>
+    private void AllReduceInPlace(Tensor buffer, IntPtr datatype)
+    {
+        var address = TensorPointer.Of(buffer);
+        var elementSize = buffer.ElementSize;
+        for (long start = 0; start < buffer.NumberOfElements; start += AllReduceChunk)
+        {
+            var count = (int)Math.Min(AllReduceChunk, buffer.NumberOfElements - start);
+            MpiLibrary.Check(MpiNative.MPI_Allreduce(MpiNative.InPlace, address + (nint)(start * elementSize), count, datatype, _mpi.Sum, _mpi.CommWorld), "MPI_Allreduce");
+        }
     }
 
     /// <summary>The tensor itself when MPI can sum its dtype, else a float32 copy (in the caller's dispose scope).</summary>
