@@ -46,7 +46,7 @@ public sealed class QwenForCausalLM : nn.Module<Tensor, Tensor>
     public Tensor Hidden(Tensor inputIds, Tensor? attentionMask = null) => _model.call(inputIds, attentionMask);
 
     public Tensor Logits(Tensor hidden) => _lmHead is null
-        ? nn.functional.linear(hidden, _model.EmbedTokens.weight!)
+        ? BFloat16Products.Linear(hidden, _model.EmbedTokens.weight!)
         : _lmHead.call(hidden);
 
     /// <summary>

@@ -101,16 +101,24 @@ public sealed class QwenLinear : nn.Module<Tensor, Tensor>
     {
         var output = _quantized is not null
             ? Nf4MatMul.Apply(input, _quantized) + (_bias is null ? 0 : CastTo(_bias, input.dtype))
-            : nn.functional.linear(input, _weight!, _bias);
+            : Dense(input);
         if (_loraA is null || _loraB is null)
             return output;
         using var scope = NewDisposeScope();
         // The adapter weights are float32 masters; the products run in the activations' dtype, as under Hugging Face's
         // bf16 autocast (casting r x in and out x r matrices is cheap, casting every activation to float32 is not).
         var x = training && _loraDropout > 0 ? Dropout(input, _loraDropout, _generator) : input;
-        var down = nn.functional.linear(x, _loraA.weight!.to(input.dtype));                   // (..., r)
-        var update = nn.functional.linear(down, _loraB.weight!.to(input.dtype)) * LoraScaling; // (..., out)
+        var down = BFloat16Products.Linear(x, _loraA.weight!.to(input.dtype));                   // (..., r)
+        var update = BFloat16Products.Linear(down, _loraB.weight!.to(input.dtype)) * LoraScaling; // (..., out)
         return (output + update).MoveToOuterDisposeScope();
+    }
+
+    private Tensor Dense(Tensor input)
+    {
+        if (!BFloat16Products.Widens(input))
+            return nn.functional.linear(input, _weight!, _bias);
+        var product = BFloat16Products.Linear(input, _weight!);
+        return _bias is null ? product : product + _bias;
     }
 
     /// <summary>The dense weight with the adapter folded in: W + scaling * B @ A, in the weight's dtype.</summary>

@@ -1,4 +1,5 @@
-using System.Reflection;
+using QwenTune.Autograd;
+using QwenTune.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.autograd;
@@ -39,7 +40,8 @@ internal sealed class Nf4MatMul : SingleTensorFunction<Nf4MatMul>
         ctx.set_materialize_grads(false);
         t_lastContext = ctx;
         using var dense = weight.Dequantize(input.dtype);                    // (out, in)
-        return nn.functional.linear(input, dense);                           // (..., out)
+        using var denseT = dense.t();
+        return BFloat16Products.MatMul(input, denseT);                       // (..., out)
     }
 
     public override List<Tensor> backward(AutogradContext ctx, Tensor grad_output)
@@ -49,7 +51,7 @@ internal sealed class Nf4MatMul : SingleTensorFunction<Nf4MatMul>
             return [null!, null!];
         var weight = (Nf4Tensor)ctx.get_data(WeightKey);
         using var dense = weight.Dequantize(grad_output.dtype);              // (out, in)
-        return [grad_output.matmul(dense), null!];                           // (..., in); none for the NF4 storage
+        return [BFloat16Products.MatMul(grad_output, dense), null!];                           // (..., in); none for the NF4 storage
     }
 
     /// <summary>Whether this thread's last <see cref="Apply"/> freed TorchSharp's per-output placeholder (for tests).</summary>
@@ -57,26 +59,6 @@ internal sealed class Nf4MatMul : SingleTensorFunction<Nf4MatMul>
 
     [ThreadStatic] private static bool t_lastReleaseSucceeded;
 
-    // TorchSharp 0.107's Node keeps torch.empty_like(output) for every output of a custom function until the graph
-    // is freed, only to materialise an undefined output gradient as zeros: an extra activation-sized buffer per call
-    // (for a 7B MLP, several times the size of the input the layer would otherwise keep). Forward turned
-    // materialisation off, so the placeholders are never read: free them. If a TorchSharp upgrade renames these
-    // private fields, nothing breaks; the memory is just kept (and the QwenLinearNf4Tests check of this flag fails).
-    private static readonly FieldInfo? NodeField =
-        typeof(AutogradContext).GetField("_node", BindingFlags.Instance | BindingFlags.NonPublic);
-
-    private static void ReleaseOutputPlaceholders(AutogradContext context)
-    {
-        t_lastReleaseSucceeded = false;
-        var node = NodeField?.GetValue(context);
-        var cacheField = node?.GetType().GetField("_outputCache", BindingFlags.Instance | BindingFlags.NonPublic);
-        if (cacheField?.GetValue(node) is not List<Tensor> placeholders)
-            return;
-        for (var i = 0; i < placeholders.Count; i++)
-        {
-            placeholders[i]?.Dispose();
-            placeholders[i] = null!;
-        }
-        t_lastReleaseSucceeded = true;
-    }
+    private static void ReleaseOutputPlaceholders(AutogradContext context) =>
+        t_lastReleaseSucceeded = OutputPlaceholders.Release(context);
 }

@@ -42,4 +42,56 @@ public sealed class FusedLinearCrossEntropyTests
         Assert.NotNull(x.grad);
         Assert.Null(w.grad);
     }
+
+    /// <summary>bf16 on float32 GEMMs (CPUs without fast bf16) against libtorch's own bf16 kernels.</summary>
+    [Fact]
+    public void Widened_bf16_products_match_libtorch_bf16_kernels()
+    {
+        var generator = new Generator(11);
+        var x = randn([33, 24], generator: generator).to(ScalarType.BFloat16);
+        var w = (randn([3000, 24], generator: generator) * 0.5).to(ScalarType.BFloat16);
+        var targets = randint(0, 3000, [33], generator: generator);
+        var (wideLoss, wideX, wideW) = LossAndGradients(x, w, targets, widen: true);
+        var (nativeLoss, nativeX, nativeW) = LossAndGradients(x, w, targets, widen: false);
+
+        Assert.Equal(nativeLoss, wideLoss, nativeLoss * 1e-4);
+        // Gradients are rounded to bf16 (8 bits of mantissa): the two may round a near-tie apart by one step.
+        Assert.True(wideX.allclose(nativeX, rtol: 1e-2, atol: 1e-3), "input gradient differs");
+        Assert.True(wideW.allclose(nativeW, rtol: 1e-2, atol: 1e-4), "weight gradient differs");
+    }
+
+    /// <summary>Backward reuses the forward's logits blocks within a budget and recomputes past it: same numbers.</summary>
+    [Fact]
+    public void Kept_and_recomputed_logits_blocks_give_the_same_gradients()
+    {
+        var generator = new Generator(3);
+        var x = randn([40, 16], generator: generator);
+        var w = randn([5000, 16], generator: generator);
+        var targets = randint(0, 5000, [40], generator: generator);
+        var (blockBytes, keptBytes) = (FusedLinearCrossEntropy.BlockBytes, FusedLinearCrossEntropy.KeptLogitsBytes);
+        try
+        {
+            FusedLinearCrossEntropy.BlockBytes = 40 * 1024 * 4;    // 5 blocks
+            FusedLinearCrossEntropy.KeptLogitsBytes = 2 * 40 * 1024 * 4;   // the first two kept
+            var (keptLoss, keptX, keptW) = LossAndGradients(x, w, targets, widen: false);
+            FusedLinearCrossEntropy.KeptLogitsBytes = 0;
+            var (recomputedLoss, recomputedX, recomputedW) = LossAndGradients(x, w, targets, widen: false);
+            Assert.Equal(recomputedLoss, keptLoss);
+            Assert.True(keptX.eq(recomputedX).all().item<bool>(), "input gradient differs");
+            Assert.True(keptW.eq(recomputedW).all().item<bool>(), "weight gradient differs");
+        }
+        finally
+        {
+            (FusedLinearCrossEntropy.BlockBytes, FusedLinearCrossEntropy.KeptLogitsBytes) = (blockBytes, keptBytes);
+        }
+    }
+
+    private static (double Loss, Tensor GradX, Tensor GradW) LossAndGradients(Tensor x, Tensor w, Tensor targets, bool widen)
+    {
+        var xLeaf = x.detach().clone().requires_grad_(true);
+        var wLeaf = w.detach().clone().requires_grad_(true);
+        var loss = FusedLinearCrossEntropy.NllSum(xLeaf, wLeaf, targets, widen);
+        (loss * 0.25).backward();
+        return (loss.item<float>(), xLeaf.grad!.to(ScalarType.Float32), wLeaf.grad!.to(ScalarType.Float32));
+    }
 }

@@ -1,0 +1,73 @@
+using System.Diagnostics;
+using QwenTune.Training;
+using static TorchSharp.torch;
+
+namespace QwenTune.Bench;
+
+/// <summary>
+/// The fused vocabulary head (<see cref="FusedLinearCrossEntropy"/>): forward + backward of the summed cross entropy
+/// of x (T, H) @ W (V, H)^T with V = 151,936, timed against the GEMM peak measured in the same process. The useful
+/// work is 6 T H V flops (logits, and the two gradient products); recomputing the logits in backward adds 2 T H V
+/// that do not count. Beside it, libtorch's plain path (materialised logits, cross_entropy) where it fits in memory.
+/// </summary>
+internal sealed class HeadBenchmark : IBenchmark
+{
+    private const long Vocabulary = 151_936;
+
+    public string Name => "head";
+
+    public string Description => "fused loss head fwd+bwd: share of GEMM peak across T and H (V = 151,936) [--full] [--bf16]";
+
+    public object Run(IReadOnlyList<string> args)
+    {
+        var dtype = args.Contains("--bf16") ? ScalarType.BFloat16 : ScalarType.Float32;
+        (long T, long H)[] shapes = args.Contains("--full")
+            ? [(1024, 64), (1024, 256), (1024, 1024), (4096, 64), (4096, 256), (4096, 1024), (8192, 64), (8192, 256), (8192, 1024)]
+            : [(1024, 64), (1024, 256), (1024, 1024), (4096, 64), (4096, 896), (8192, 64)];
+        var rows = new List<object>();
+        foreach (var (tokens, hidden) in shapes)
+        {
+            var peak = GemmPeak.Gflops(ScalarType.Float32);
+            var fused = Seconds(tokens, hidden, dtype, materialise: false);
+            var plain = tokens * Vocabulary * 4 <= (4L << 30) ? Seconds(tokens, hidden, dtype, materialise: true) : double.NaN;
+            var useful = 6.0 * tokens * hidden * Vocabulary / 1e9;
+            rows.Add(new
+            {
+                tokens, hidden,
+                fused_seconds = Math.Round(fused, 3),
+                fused_gflops = Math.Round(useful / fused, 1),
+                share_of_peak = Math.Round(useful / fused / peak, 3),
+                plain_seconds = double.IsNaN(plain) ? (double?)null : Math.Round(plain, 3),
+                plain_share_of_peak = double.IsNaN(plain) ? (double?)null : Math.Round(useful / plain / peak, 3),
+                gemm_peak_gflops = Math.Round(peak, 1),
+            });
+            Console.Error.WriteLine(System.Text.Json.JsonSerializer.Serialize(rows[^1]));
+        }
+        return new { dtype = dtype.ToString(), vocabulary = Vocabulary, threads = get_num_threads(), rows };
+    }
+
+    /// <summary>Median seconds of forward + backward over a few repetitions (at least ~3 s of work or 3 runs).</summary>
+    private static double Seconds(long tokens, long hidden, ScalarType dtype, bool materialise)
+    {
+        using var scope = NewDisposeScope();
+        var generator = new Generator(7);
+        var x = (randn(tokens, hidden, generator: generator) * 0.5).to(dtype).requires_grad_();
+        var weight = (randn(Vocabulary, hidden, generator: generator) * 0.02).to(dtype).requires_grad_();
+        var targets = randint(0, Vocabulary, tokens, generator: generator);
+        var times = new List<double>();
+        var total = Stopwatch.StartNew();
+        while (times.Count < 3 || (total.Elapsed.TotalSeconds < 3 && times.Count < 20))
+        {
+            using var step = NewDisposeScope();
+            var clock = Stopwatch.StartNew();
+            var loss = materialise
+                ? nn.functional.cross_entropy(nn.functional.linear(x, weight).to(ScalarType.Float32), targets, reduction: nn.Reduction.Sum)
+                : FusedLinearCrossEntropy.NllSum(x, weight, targets);
+            loss.backward();
+            times.Add(clock.Elapsed.TotalSeconds);
+            x.grad?.zero_();
+            weight.grad?.zero_();
+        }
+        return times.Order().ElementAt(times.Count / 2);
+    }
+}
