@@ -18,6 +18,9 @@ internal static unsafe class TensorMemory
     [DllImport("LibTorchSharp")]
     private static extern IntPtr THSTensor_data(IntPtr handle);
 
+    /// <summary>The first element of <paramref name="tensor"/> (CPU, contiguous; the caller keeps it alive).</summary>
+    public static void* DataPointer(Tensor tensor) => (void*)THSTensor_data(tensor.Handle);
+
     /// <summary>Whether <paramref name="tensor"/>'s memory can be written in place: CPU and contiguous.</summary>
     public static bool IsDirectlyAddressable(Tensor tensor) =>
         tensor.device_type == DeviceType.CPU && tensor.is_contiguous();

@@ -77,17 +77,14 @@ public sealed class AdamWUpdater : IParameterUpdater
     public StepResult Step(double learningRate, double maxGradNorm, double lossScale = 1.0)
     {
         using var noGrad = no_grad();
-        // Two passes, each parameter in its own dispose scope, so that at most one parameter's float32 temporaries
-        // are alive at a time (one scope around everything would hold a float32 copy of every gradient at once).
-        using var sumOfSquares = zeros(1, ScalarType.Float64, _parameters[0].Parameter.device);
+        // Two passes: the global norm first (clipping needs it), then the update, one parameter at a time.
+        var sumOfSquares = 0.0;
         foreach (var p in _parameters)
         {
-            using var scope = NewDisposeScope();
-            if (p.Parameter.grad is not { } grad)
-                continue;
-            sumOfSquares.add_(grad.to(ScalarType.Float32).square().sum().to(ScalarType.Float64));
+            if (p.Parameter.grad is { } grad)
+                sumOfSquares += AdamWMath.SumOfSquares(grad);
         }
-        var norm = Math.Sqrt(sumOfSquares.item<double>()) / lossScale;
+        var norm = Math.Sqrt(sumOfSquares) / lossScale;
         if (!double.IsFinite(norm))
             return new StepResult(norm, Skipped: true);
         // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below one.
@@ -97,22 +94,12 @@ public sealed class AdamWUpdater : IParameterUpdater
         {
             using var scope = NewDisposeScope();
             var p = _parameters[i].Parameter;
-            var grad = p.grad is { } g ? g.to(ScalarType.Float32, copy: true) : zeros(p.shape, ScalarType.Float32, p.device);
-            var factor = clip / lossScale;
-            if (factor != 1.0)
-                grad.mul_(factor);
-            Update(i, grad, learningRate);
+            var grad = p.grad ?? zeros(p.shape, ScalarType.Float32, p.device);
+            var decay = _parameters[i].Decay ? _options.WeightDecay : 0.0;
+            AdamWMath.Update(_masters[i] ?? p, _expAvg[i], _expAvgSq[i], grad, clip / lossScale, learningRate, decay, StepCount, _options,
+                lowPrecisionCopy: _masters[i] is null ? null : p);
         }
         return new StepResult(norm, Skipped: false);
-    }
-
-    private void Update(int i, Tensor grad, double learningRate)
-    {
-        var parameter = _parameters[i].Parameter;
-        var decay = _parameters[i].Decay ? _options.WeightDecay : 0.0;
-        AdamWMath.Update(_masters[i] ?? parameter, _expAvg[i], _expAvgSq[i], grad, learningRate, decay, StepCount, _options);
-        if (_masters[i] is { } master)
-            parameter.copy_(master);
     }
 
     /// <summary>Optimizer state by parameter name: step, exp_avg, exp_avg_sq and (when kept) master weights.</summary>

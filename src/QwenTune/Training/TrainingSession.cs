@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using QwenTune.Configuration;
 using QwenTune.Distributed;
+using QwenTune.Models;
 using QwenTune.Runtime;
 using static TorchSharp.torch;
 
@@ -58,6 +59,9 @@ public static class TrainingSession
             log.WriteLine($"DeepSpeed config {deepSpeed!.Path}: {warning}");
         if (training.ReportTo.Any(r => r is not ("none" or "")))
             log.WriteLine($"report_to {string.Join(",", training.ReportTo)}: not available here; metrics go to stdout and trainer_state.json.");
+        if (environment.Dtype == ScalarType.BFloat16 && !environment.IsCuda && BFloat16Products.WidenOnCpu)
+            log.WriteLine($"bf16: this CPU has no AVX512-BF16/AMX, so bf16 products run on float32 GEMMs (same numerics, about 100x faster " +
+                $"than libtorch's fallback; {BFloat16Products.EnvironmentVariable}=native turns this off).");
         AdamWOptions.VariantFor(training.Optim);   // refuse an unsupported --optim before anything loads
         if (deepSpeed?.ZeroStage == 3 && request.Lora.QLora)
             throw new QwenTuneException(

@@ -157,10 +157,7 @@ public sealed partial class ZeroUpdater : IParameterUpdater, ILayerParameters
         }
         double sumOfSquares = 0;
         foreach (var group in Trainable)
-        {
-            using var scope = NewDisposeScope();   // the squares are as large as the shard: free them group by group
-            sumOfSquares += group.Gradient!.square().sum().to(ScalarType.Float64).item<double>();
-        }
+            sumOfSquares += AdamWMath.SumOfSquares(group.Gradient!);
         if (_zero.Stage > 0)
             sumOfSquares = _collectives.AllReduceSum(sumOfSquares);
         var norm = Math.Sqrt(sumOfSquares) / lossScale;
@@ -177,14 +174,12 @@ public sealed partial class ZeroUpdater : IParameterUpdater, ILayerParameters
         foreach (var group in Trainable)
         {
             using var scope = NewDisposeScope();
-            if (factor != 1.0)
-                group.Gradient!.mul_(factor);
             foreach (var slot in group.Slots)
             {
                 if (ShardGroup.Overlap(slot, group.OwnStart, group.ShardNumel) is not (_, var at, var count))
                     continue;
                 AdamWMath.Update(group.Master!.narrow(0, at, count), group.ExpAvg!.narrow(0, at, count), group.ExpAvgSq!.narrow(0, at, count),
-                    group.Gradient!.narrow(0, at, count), learningRate, slot.Decay ? _options.WeightDecay : 0.0, StepCount, _options);
+                    group.Gradient!.narrow(0, at, count), factor, learningRate, slot.Decay ? _options.WeightDecay : 0.0, StepCount, _options);
             }
             group.Gradient!.zero_();
             PublishWeights(group);
