@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using QwenTune.Configuration;
 using QwenTune.Data;
@@ -28,7 +27,7 @@ internal sealed class GenerateCommand : ICommand
         var dataPath = data.DataPath ?? throw new UsageException("--data_path is required: JSON Lines of {\"messages\": [...]} ending with a user turn.");
         if (flags.BatchSize <= 0)
             throw new UsageException($"--batch_size must be positive, got {flags.BatchSize}.");
-        var requests = ChatDataReader.Read(dataPath, data.SkipInvalidRecords).Samples.Select(Request).ToList();
+        var requests = ChatDataReader.Read(dataPath, data.SkipInvalidRecords, requireAssistant: false).Samples.Select(Request).ToList();
         var setup = GenerationSetup.From(arguments);
         var (tokenizer, template) = (setup.Loaded.Tokenizer, setup.Loaded.Template);
         var clock = Stopwatch.StartNew();
@@ -55,7 +54,7 @@ internal sealed class GenerateCommand : ICommand
         string? reference = null;
         if (messages.Count > 0 && Role(messages[^1]) == "assistant")
         {
-            reference = messages[^1]["content"]?.GetValueKind() == JsonValueKind.String ? (string?)messages[^1]["content"] : messages[^1]["content"]?.ToJsonString();
+            reference = (string?)messages[^1]["content"];
             messages.RemoveAt(messages.Count - 1);
         }
         if (messages.Count == 0 || Role(messages[^1]) is not ("user" or "tool"))
@@ -63,7 +62,7 @@ internal sealed class GenerateCommand : ICommand
         return new GenerationRequest(messages, sample.Tools, reference);
     }
 
-    private static string? Role(JsonObject message) => message["role"]?.GetValueKind() == JsonValueKind.String ? (string?)message["role"] : null;
+    private static string? Role(JsonObject message) => (string?)message["role"];
 
     private static string Line(GenerationRequest request, GeneratedSequence sequence, string response)
     {
