@@ -69,7 +69,7 @@ public sealed class ChatCommandTests(MemorisedChatModel memorised) : IClassFixtu
     [Theory]
     [InlineData("--temperature", "0", "temperature must be positive when sampling")]
     [InlineData("--top_p", "0", "top_p must be in (0, 1]")]
-    [InlineData("--learning_rate", "1", "is a flag of `qwentune train`")]
+    [InlineData("--learning_rate", "1", "it is one of `qwentune train`")]
     public void Bad_generation_flags_are_refused_with_the_reason(string flag, string value, string message)
     {
         var (code, _, stderr) = CliProcess.Run("chat", "--model_name_or_path", memorised.ModelDir, "--prompt", "x", "--do_sample", "True", flag, value);
