@@ -15,23 +15,15 @@ internal sealed class ChatRepl(GenerationSetup setup, ChatConversation conversat
     {
         if (interactive)
             status.WriteLine("qwentune chat: type a message; /clear forgets the conversation, /system TEXT sets the system prompt, /exit leaves. Ctrl-C stops a reply.");
-        Console.CancelKeyPress += StopReply;
-        try
+        while (true)
         {
-            while (true)
-            {
-                if (interactive)
-                    status.Write("> ");
-                var line = input.ReadLine();
-                if (line is null || line.Trim() == "/exit")
-                    return;
-                if (!Command(line.Trim()))
-                    Answer(line);
-            }
-        }
-        finally
-        {
-            Console.CancelKeyPress -= StopReply;
+            if (interactive)
+                status.Write("> ");
+            var line = input.ReadLine();
+            if (line is null || line.Trim() == "/exit")
+                return;
+            if (!Command(line.Trim()))
+                Answer(line);
         }
     }
 
@@ -42,14 +34,23 @@ internal sealed class ChatRepl(GenerationSetup setup, ChatConversation conversat
         var stream = new TokenTextStream(setup.Loaded.Tokenizer);
         using var reply = _reply = new CancellationTokenSource();
         var clock = Stopwatch.StartNew();
-        var result = setup.Generator.Generate([conversation.PromptIds()], setup.Selector,
-            (_, token) =>
-            {
-                output.Write(stream.Push(token));
-                output.Flush();
-            },
-            reply.Token);
-        _reply = null;
+        Console.CancelKeyPress += StopReply;
+        GenerationResult result;
+        try
+        {
+            result = setup.Generator.Generate([conversation.PromptIds()], setup.Selector,
+                (_, token) =>
+                {
+                    output.Write(stream.Push(token));
+                    output.Flush();
+                },
+                reply.Token);
+        }
+        finally
+        {
+            Console.CancelKeyPress -= StopReply;
+            _reply = null;
+        }
         output.WriteLine(stream.Flush());
         output.Flush();
         var sequence = result.Sequences[0];

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json.Nodes;
 using QwenTune.Tests.Generation;
 
@@ -28,6 +29,28 @@ public sealed class ChatCommandTests(MemorisedChatModel memorised) : IClassFixtu
         Assert.Contains("[conversation cleared]", stderr);
         Assert.Contains("[system prompt set; conversation cleared]", stderr);
         Assert.Contains("[unknown command /bogus", stderr);
+    }
+
+    [Fact]
+    public async Task Ctrl_c_stops_the_reply_but_not_the_session()
+    {
+        // Hot sampling with no length limit in sight: the reply runs until interrupted.
+        using var process = Process.Start(CliProcess.StartInfo(["chat", "--model_name_or_path", memorised.ModelDir, "--do_sample", "True",
+            "--temperature", "3", "--top_k", "0", "--top_p", "1", "--max_new_tokens", "1000000", "--device", "cpu"]))!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        process.StandardInput.WriteLine("Tell me everything.");
+        process.StandardInput.Flush();
+        var firstChar = new char[1];
+        await process.StandardOutput.ReadAsync(firstChar.AsMemory()).AsTask().WaitAsync(TimeSpan.FromMinutes(2));
+        using (var interrupt = Process.Start("kill", ["-INT", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            interrupt.WaitForExit();
+        process.StandardInput.WriteLine("/exit");
+        process.StandardInput.Close();
+        _ = process.StandardOutput.ReadToEndAsync();
+        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(2)), "the session did not end after /exit");
+        var errors = await stderr;
+        Assert.True(process.ExitCode == 0, errors);
+        Assert.Contains(", interrupted]", errors);
     }
 
     [Fact]

@@ -22,13 +22,14 @@ public sealed class TextGeneratorTests
     ];
 
     [SkippableTheory]
-    [InlineData("tiny-qwen2", false)]
-    [InlineData("tiny-qwen2", true)]
-    [InlineData("tiny-qwen3", false)]
-    [InlineData("tiny-qwen3", true)]
-    public void Cached_batched_greedy_equals_argmax_of_full_forwards(string fixture, bool lora)
+    [InlineData("tiny-qwen2", false, false)]
+    [InlineData("tiny-qwen2", true, false)]
+    [InlineData("tiny-qwen3", false, false)]
+    [InlineData("tiny-qwen3", true, false)]
+    [InlineData("tiny-qwen3", true, true)]
+    public void Cached_batched_greedy_equals_argmax_of_full_forwards(string fixture, bool lora, bool nf4Base)
     {
-        var model = PretrainedModel.Load(Fixtures.Model(fixture), ScalarType.Float32, CPU);
+        var model = PretrainedModel.Load(Fixtures.Model(fixture), ScalarType.Float32, CPU, new QwenModelOptions { QuantizeLinears = nf4Base });
         if (lora)
             AddTrainedLookingAdapter(model);
         var generator = new TextGenerator(model, eosTokenIds: [], padTokenId: 151643);
