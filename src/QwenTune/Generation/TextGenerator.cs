@@ -90,20 +90,34 @@ public sealed class TextGenerator
             }
             var previous = (inputIds, positions, mask);
             var fed = Enumerable.Range(0, batch).Select(row => reasons[row] is null ? nextIds[row] : _padTokenId).ToArray();
-            inputIds = tensor(fed, device: device).view(batch, 1).MoveToOuterDisposeScope();
-            positions = tensor(realTokens, device: device).view(batch, 1).MoveToOuterDisposeScope();
+            (inputIds, positions, mask) = DecodeInputs(fed, realTokens, promptValid, cache.Length);
             for (var row = 0; row < batch; row++)
                 realTokens[row]++;
-            // The new query sees every real prompt token and everything generated since, its own key included.
-            var keyValid = cat([promptValid, ones(batch, cache.Length + 1 - width, ScalarType.Bool, device)], 1);
-            mask = keyValid.view(batch, 1, 1, cache.Length + 1).MoveToOuterDisposeScope();       // (B, 1, 1, past + 1)
             previous.inputIds.Dispose();
             previous.positions.Dispose();
             previous.mask.Dispose();
         }
+        inputIds.Dispose();
+        positions.Dispose();
+        mask.Dispose();
         var sequences = generated.Select((tokens, row) => new GeneratedSequence(tokens, reasons[row]!.Value)).ToList();
         var total = clock.Elapsed.TotalSeconds;
         return new GenerationResult(sequences, prompts.Sum(p => p.Count), prefillSeconds, steps - 1, total - prefillSeconds);
+    }
+
+    /// <summary>
+    /// The next step's (B, 1) ids at (B, 1) positions, and its (B, 1, 1, past + 1) mask: the new query sees every real
+    /// prompt token and everything generated since, its own key included. They outlive the step that makes them, so
+    /// they belong to no dispose scope: the loop disposes each set when the next replaces it.
+    /// </summary>
+    private static (Tensor Ids, Tensor Positions, Tensor Mask) DecodeInputs(long[] fed, long[] positions, Tensor promptValid, long past)
+    {
+        using var scope = NewDisposeScope();
+        var (batch, device) = (fed.Length, promptValid.device);
+        var keyValid = cat([promptValid, ones(batch, past + 1 - promptValid.shape[1], ScalarType.Bool, device)], 1);
+        return (tensor(fed, device: device).view(batch, 1).DetachFromDisposeScope(),
+            tensor(positions, device: device).view(batch, 1).DetachFromDisposeScope(),
+            keyValid.view(batch, 1, 1, past + 1).DetachFromDisposeScope());
     }
 
     private void Record(int row, int token, List<int>[] generated, FinishReason?[] reasons, int maxNewTokens, Action<int, int>? onToken)

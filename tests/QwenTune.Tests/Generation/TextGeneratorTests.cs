@@ -111,8 +111,8 @@ public sealed class TextGeneratorTests
         for (var step = 0; step < steps; step++)
         {
             using var scope = NewDisposeScope();
-            var logits = model.Logits(model.Hidden(tensor(ids.ToArray()).unsqueeze(0)));   // (1, T, V)
-            var next = (int)logits[0, -1].argmax().item<long>();
+            var hidden = model.Hidden(tensor(ids.ToArray()).unsqueeze(0));                  // (1, T, C)
+            var next = (int)model.Logits(hidden[0, -1]).argmax().item<long>();
             generated.Add(next);
             ids.Add(next);
         }
