@@ -1,7 +1,6 @@
 using System.Text.Json.Nodes;
 using QwenTune.Configuration;
 using QwenTune.Data;
-using QwenTune.Runtime;
 using QwenTune.Training;
 
 namespace QwenTune.Cli.Commands;
@@ -15,20 +14,16 @@ internal sealed class EvalCommand : ICommand
 
     public Type[] ArgumentGroups => [typeof(ModelArguments), typeof(DataArguments), typeof(TrainingArguments)];
 
-    public IReadOnlySet<string>? Flags { get; } = new HashSet<string>
-    {
-        "model_name_or_path", "adapter_name_or_path", "device", "data_path", "model_max_length", "train_on_prompt",
-        "skip_invalid_records", "per_device_eval_batch_size", "bf16", "fp16", "torch_threads",
-    };
+    public IReadOnlySet<string>? Flags { get; } = new HashSet<string>(
+    [
+        .. ModelLoading.Flags, "data_path", "model_max_length", "train_on_prompt", "skip_invalid_records", "per_device_eval_batch_size",
+    ]);
 
     public int Run(ParsedArguments arguments)
     {
         var (modelArgs, dataArgs, trainingArgs) = (arguments.Get<ModelArguments>(), arguments.Get<DataArguments>(), arguments.Get<TrainingArguments>());
         var dataPath = dataArgs.DataPath ?? throw new UsageException("--data_path is required.");
-        var environment = ComputeEnvironment.Resolve(modelArgs.Device, trainingArgs.Bf16, trainingArgs.Fp16, trainingArgs.TorchThreads);
-        var loaded = LoadedModel.Load(modelArgs.ModelNameOrPath, environment);
-        if (modelArgs.AdapterNameOrPath is { } adapter)
-            loaded.ApplyAdapter(adapter);
+        var loaded = ModelLoading.Load(modelArgs, trainingArgs);
         var samples = ChatDataReader.Read(dataPath, dataArgs.SkipInvalidRecords);
         var featurizer = new SftFeaturizer(loaded.Tokenizer, loaded.Template, dataArgs.ModelMaxLength, dataArgs.TrainOnPrompt);
         var dataset = new EagerSftDataset(samples.Samples, featurizer);

@@ -6,7 +6,7 @@ public sealed record LoraArguments
     [Option("use_lora", "Train LoRA adapters instead of all weights.")]
     public bool UseLora { get; init; }
 
-    [Option("q_lora", "With --use_lora: keep the base model in 4-bit NF4 (double quantised) - Q-LoRA.")]
+    [Option("q_lora", "With --use_lora: keep the base model in 4-bit NF4 (double quantised) - Q-LoRA. chat, generate: load the base in NF4 under a Q-LoRA adapter.")]
     public bool QLora { get; init; }
 
     [Option("lora_r", "LoRA rank.")]

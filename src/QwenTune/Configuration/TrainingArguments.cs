@@ -71,7 +71,7 @@ public sealed record TrainingArguments
     [Option("eval_steps", "Evaluate every N optimizer steps (default: logging_steps).")]
     public double? EvalSteps { get; init; }
 
-    [Option("seed", "Random seed for initialisation, shuffling and dropout.")]
+    [Option("seed", "Random seed for initialisation, shuffling and dropout (chat, generate: for sampling).")]
     public int Seed { get; init; } = 42;
 
     [Option("bf16", "bfloat16 weights and activations with float32 master weights and optimizer state.")]

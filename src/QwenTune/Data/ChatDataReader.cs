@@ -17,9 +17,9 @@ public static class ChatDataReader
     /// <summary>
     /// Reads and validates <paramref name="path"/>. With <paramref name="skipInvalid"/> false any problem
     /// throws one <see cref="QwenTuneException"/> listing them all; with it, bad records are left out and
-    /// counted in the result.
+    /// counted in the result. <paramref name="requireAssistant"/> false accepts prompts to answer (generate).
     /// </summary>
-    public static ChatDataset Read(string path, bool skipInvalid = false)
+    public static ChatDataset Read(string path, bool skipInvalid = false, bool requireAssistant = true)
     {
         if (Directory.Exists(path))
             throw new QwenTuneException($"{path}: is a folder; --data_path takes a .jsonl or .json file.");
@@ -34,7 +34,7 @@ public static class ChatDataReader
                      : LineRecords(path, body.ToArray(), problems))
         {
             var location = new SampleLocation(path, line);
-            var sample = Validate(record, location, problems);
+            var sample = Validate(record, location, problems, requireAssistant);
             if (sample is not null)
                 samples.Add(sample);
         }
@@ -167,7 +167,7 @@ public static class ChatDataReader
         return line;
     }
 
-    private static ChatSample? Validate(JsonNode? record, SampleLocation at, List<string> problems)
+    private static ChatSample? Validate(JsonNode? record, SampleLocation at, List<string> problems, bool requireAssistant)
     {
         if (record is not JsonObject obj)
             return Reject<ChatSample>(problems, $"{at}: the record must be a JSON object with \"messages\"");
@@ -202,7 +202,7 @@ public static class ChatDataReader
             hasAssistant |= role == "assistant";
             list.Add(message);
         }
-        if (ok && !hasAssistant)
+        if (ok && requireAssistant && !hasAssistant)
             ok = Fail(problems, $"{at}: no assistant turn (nothing to learn from)");
         var tools = obj["tools"] as JsonArray;
         if (obj.ContainsKey("tools") && obj["tools"] is not null && tools is null)

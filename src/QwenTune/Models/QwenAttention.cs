@@ -52,6 +52,8 @@ public sealed class QwenAttention : nn.Module<Tensor, AttentionInputs, Tensor>
         q = RotaryEmbedding.Apply(q.transpose(1, 2), inputs.Cos, inputs.Sin);  // (B, H, T, D)
         k = RotaryEmbedding.Apply(k.transpose(1, 2), inputs.Cos, inputs.Sin);  // (B, Hkv, T, D)
         v = v.transpose(1, 2);
+        if (inputs.Cache is { } cache)
+            (k, v) = cache.Append(k, v);                                 // (B, Hkv, past + T, D)
         if (_kvHeads != _heads)
         {
             // HF's repeat_kv: each kv head serves heads/kv_heads consecutive query heads.

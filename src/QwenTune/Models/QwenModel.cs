@@ -65,6 +65,24 @@ public sealed class QwenModel : nn.Module<Tensor, Tensor?, Tensor>
     }
 
     /// <summary>
+    /// A forward pass of incremental decoding: <paramref name="inputIds"/> (B, T) at <paramref name="positions"/> (B, T)
+    /// attend over the keys and values of earlier passes held in <paramref name="cache"/>, which grows by T.
+    /// <paramref name="mask"/> (B, 1, T, past + T), true = may attend, is always explicit: SDPA's is_causal aligns its
+    /// triangle top-left, which is wrong once the queries are the last T of past + T keys.
+    /// </summary>
+    /// <returns>(B, T, C) final hidden states after the last norm.</returns>
+    public Tensor ForwardCached(Tensor inputIds, Tensor positions, Tensor mask, KvCache cache)
+    {
+        using var scope = NewDisposeScope();
+        var hidden = _embedTokens.call(inputIds);                             // (B, T, C)
+        var (cos, sin) = _rotaryEmb.Compute(positions, hidden.dtype);
+        var inputs = new AttentionInputs(cos, sin, mask);
+        for (var i = 0; i < _layers.Count; i++)
+            hidden = _layers[i].call(hidden, inputs with { Cache = cache.Layers[i] });
+        return _norm.call(hidden).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
     /// Positions count real tokens only, so a left-padded sample sees the same positions as unpadded. A batch
     /// whose padding is all on the right needs no mask: under the causal mask real tokens never see later
     /// padding, and SDPA's causal path is the fast one. Otherwise (left or inner padding) an explicit boolean

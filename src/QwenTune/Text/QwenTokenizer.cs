@@ -180,14 +180,29 @@ public sealed class QwenTokenizer
         ArgumentNullException.ThrowIfNull(ids);
         var bytes = new List<byte>();
         foreach (var id in ids)
-        {
-            if (id < 0)
-                throw new ArgumentOutOfRangeException(nameof(ids), id, "Token ids are non-negative (is -100, the ignored label, being decoded?).");
-            if (id >= _idToToken.Length || _idToToken[id] is not { } token || (skipSpecialTokens && _isSpecial[id]))
-                continue;
-            ByteLevelAlphabet.AppendBytes(token, bytes);
-        }
+            AppendTokenBytes(id, bytes, skipSpecialTokens);
         return Encoding.UTF8.GetString(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(bytes));
+    }
+
+    /// <summary>
+    /// The bytes of one token, as <see cref="Decode"/> joins them (none for an id without a token, or for a special
+    /// token when <paramref name="skipSpecialTokens"/>). A byte-level token may hold part of a UTF-8 character, so
+    /// streaming text decodes these bytes with a stateful decoder rather than each token on its own.
+    /// </summary>
+    public byte[] TokenBytes(int id, bool skipSpecialTokens = false)
+    {
+        var bytes = new List<byte>();
+        AppendTokenBytes(id, bytes, skipSpecialTokens);
+        return [.. bytes];
+    }
+
+    private void AppendTokenBytes(int id, List<byte> bytes, bool skipSpecialTokens)
+    {
+        if (id < 0)
+            throw new ArgumentOutOfRangeException(nameof(id), id, "Token ids are non-negative (is -100, the ignored label, being decoded?).");
+        if (id >= _idToToken.Length || _idToToken[id] is not { } token || (skipSpecialTokens && _isSpecial[id]))
+            return;
+        ByteLevelAlphabet.AppendBytes(token, bytes);
     }
 
     /// <summary>The id of a vocabulary entry (byte-level form, e.g. "Ġthe") or an added token, or null.</summary>
