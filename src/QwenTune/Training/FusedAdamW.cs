@@ -23,9 +23,12 @@ internal static unsafe class FusedAdamW
         float GradFactor, float DecayBefore, float DecayAfter, float OneMinusBeta1, float Beta2, float OneMinusBeta2,
         float BiasCorrection2Sqrt, float Epsilon, float StepSize);
 
+    /// <summary>Off: every update takes the composed libtorch path (bench `optimizer` compares the two).</summary>
+    internal static bool Enabled { get; set; } = true;
+
     /// <summary>Whether these tensors can take the fused path: CPU, contiguous, float32 state, float32/bf16 gradient.</summary>
     public static bool Supports(Tensor target, Tensor expAvg, Tensor expAvgSq, Tensor grad, Tensor? lowPrecisionCopy) =>
-        IsCpuContiguous(target, ScalarType.Float32) && IsCpuContiguous(expAvg, ScalarType.Float32) && IsCpuContiguous(expAvgSq, ScalarType.Float32)
+        Enabled && IsCpuContiguous(target, ScalarType.Float32) && IsCpuContiguous(expAvg, ScalarType.Float32) && IsCpuContiguous(expAvgSq, ScalarType.Float32)
         && (IsCpuContiguous(grad, ScalarType.Float32) || IsCpuContiguous(grad, ScalarType.BFloat16))
         && (lowPrecisionCopy is null || IsCpuContiguous(lowPrecisionCopy, ScalarType.BFloat16))
         && grad.NumberOfElements == target.NumberOfElements && expAvg.NumberOfElements == target.NumberOfElements
@@ -71,7 +74,7 @@ internal static unsafe class FusedAdamW
     }
 
     public static bool SupportsNorm(Tensor grad) =>
-        IsCpuContiguous(grad, ScalarType.Float32) || IsCpuContiguous(grad, ScalarType.BFloat16);
+        Enabled && (IsCpuContiguous(grad, ScalarType.Float32) || IsCpuContiguous(grad, ScalarType.BFloat16));
 
     private static void ForEachChunk(long count, Action<long, int> body)
     {

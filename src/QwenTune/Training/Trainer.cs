@@ -51,6 +51,7 @@ public sealed class Trainer(TrainerParts parts)
             {
                 foreach (var b in batches)
                     b.Dispose();
+                Memory.ReturnFreedPages();
             }
             runSamples += metrics.Samples;
             state.GlobalStep = step + 1;
