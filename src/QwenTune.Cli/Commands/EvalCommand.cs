@@ -17,7 +17,7 @@ internal sealed class EvalCommand : ICommand
 
     public IReadOnlySet<string>? Flags { get; } = new HashSet<string>
     {
-        "model_name_or_path", "adapter_name_or_path", "device", "data_path", "model_max_length", "train_on_prompt",
+        "model_name_or_path", "model_revision", "cache_dir", "adapter_name_or_path", "device", "data_path", "model_max_length", "train_on_prompt",
         "skip_invalid_records", "per_device_eval_batch_size", "bf16", "fp16", "torch_threads",
     };
 
@@ -26,7 +26,7 @@ internal sealed class EvalCommand : ICommand
         var (modelArgs, dataArgs, trainingArgs) = (arguments.Get<ModelArguments>(), arguments.Get<DataArguments>(), arguments.Get<TrainingArguments>());
         var dataPath = dataArgs.DataPath ?? throw new UsageException("--data_path is required.");
         var environment = ComputeEnvironment.Resolve(modelArgs.Device, trainingArgs.Bf16, trainingArgs.Fp16, trainingArgs.TorchThreads);
-        var loaded = LoadedModel.Load(modelArgs.ModelNameOrPath, environment);
+        var loaded = LoadedModel.Load(modelArgs, environment, Console.Error, progress: ConsoleDownloadProgress.Create());
         if (modelArgs.AdapterNameOrPath is { } adapter)
             loaded.ApplyAdapter(adapter);
         var samples = ChatDataReader.Read(dataPath, dataArgs.SkipInvalidRecords);
