@@ -37,25 +37,28 @@ public sealed partial class HubCache(string cacheDirectory, HubRepoId repo)
 
     public bool HasFile(string commit, string name) => File.Exists(Path.Combine(SnapshotFolder(commit), name));
 
-    /// <summary>Points snapshots/&lt;commit&gt;/&lt;name&gt; at its blob (relative symlink; a copy where links are refused).</summary>
+    /// <summary>
+    /// Points snapshots/&lt;commit&gt;/&lt;name&gt; at its blob (relative symlink; a copy where links are refused). The link is
+    /// made under a temporary name and renamed over the old one, so a process reading the snapshot never misses the file.
+    /// </summary>
     public void Link(string commit, string name, string etag)
     {
         var file = Path.Combine(SnapshotFolder(commit), name);
-        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
-        if (File.Exists(file) || new FileInfo(file).LinkTarget is not null)
-            File.Delete(file);
+        var folder = Path.GetDirectoryName(file)!;
+        var target = Path.GetRelativePath(folder, BlobPath(etag));
+        if (new FileInfo(file).LinkTarget == target)
+            return;
+        Directory.CreateDirectory(folder);
+        var staged = file + ".linking-" + Environment.ProcessId;
         try
         {
-            File.CreateSymbolicLink(file, Path.GetRelativePath(Path.GetDirectoryName(file)!, BlobPath(etag)));
+            File.CreateSymbolicLink(staged, target);
         }
-        catch (IOException)
+        catch (Exception error) when (error is IOException or UnauthorizedAccessException)
         {
-            File.Copy(BlobPath(etag), file);
+            File.Copy(BlobPath(etag), staged, overwrite: true);
         }
-        catch (UnauthorizedAccessException)
-        {
-            File.Copy(BlobPath(etag), file);
-        }
+        File.Move(staged, file, overwrite: true);
     }
 
     /// <summary>Records the commit a branch or tag resolved to (no newline, as huggingface_hub writes it).</summary>
