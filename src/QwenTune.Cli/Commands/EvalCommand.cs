@@ -26,6 +26,7 @@ internal sealed class EvalCommand : ICommand
         var (modelArgs, dataArgs, trainingArgs) = (arguments.Get<ModelArguments>(), arguments.Get<DataArguments>(), arguments.Get<TrainingArguments>());
         var dataPath = dataArgs.DataPath ?? throw new UsageException("--data_path is required.");
         var environment = ComputeEnvironment.Resolve(modelArgs.Device, trainingArgs.Bf16, trainingArgs.Fp16, trainingArgs.TorchThreads);
+        Console.Error.WriteLine(environment.Describe());
         var loaded = LoadedModel.Load(modelArgs, environment, Console.Error, progress: ConsoleDownloadProgress.Create());
         if (modelArgs.AdapterNameOrPath is { } adapter)
             loaded.ApplyAdapter(adapter);

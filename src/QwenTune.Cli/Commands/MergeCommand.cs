@@ -28,6 +28,7 @@ internal sealed class MergeCommand : ICommand
         if (!arguments.Given.Contains("output_dir"))
             throw new UsageException("--output_dir is required: where the merged model is written.");
         var environment = ComputeEnvironment.Resolve(model.Device, training.Bf16, fp16: false, training.TorchThreads);
+        Console.Error.WriteLine(environment.Describe());
         var loaded = LoadedModel.Load(model, environment, Console.Error, progress: ConsoleDownloadProgress.Create());
         if (Path.GetFullPath(training.OutputDir) == Path.GetFullPath(loaded.Directory))
             throw new QwenTuneException("--output_dir must differ from the base model folder: merging never overwrites the base.");

@@ -13,6 +13,7 @@ public sealed class HubModelTests
         using var cache = new TempFolder();
         var local = CliProcess.Run("eval", "--model_name_or_path", fixture.ModelDir, "--data_path", fixture.DataPath, "--device", "cpu");
         Assert.True(local.ExitCode == 0, local.Stderr);
+        Assert.Contains("Device cpu (--device cpu), dtype float32,", local.Stderr);
 
         Dictionary<string, string> environment = new()
         {
