@@ -75,9 +75,16 @@ public sealed class HubClient : IDisposable
                 var (response, firstHeaders) = await SendAsync(url, have, file.Name, repo, commit, ReadTimeout);
                 using var _1 = response;
                 expected = WithHeaders(expected, firstHeaders);
-                var append = response.StatusCode == HttpStatusCode.PartialContent && response.Content.Headers.ContentRange?.From == have;
-                if (!append)
-                    have = 0;   // the server sent the whole file (it ignored Range, or the part on disk was not a prefix)
+                var partial = response.StatusCode == HttpStatusCode.PartialContent;
+                if (partial && response.Content.Headers.ContentRange?.From != have)
+                {
+                    // A part that does not start where the file on disk ends: start over.
+                    File.Delete(partialPath);
+                    throw new IOException($"the server answered bytes {response.Content.Headers.ContentRange} to a request from byte {have}");
+                }
+                if (!partial)
+                    have = 0;   // the server sent the whole file (it ignored Range)
+                var append = partial;
                 await using (var output = new FileStream(partialPath, append ? FileMode.Append : FileMode.Create, FileAccess.Write))
                 await using (var body = await response.Content.ReadAsStreamAsync())
                     await CopyAsync(body, output, file.Name, have, expected.Size, progress);
