@@ -17,7 +17,7 @@ public sealed class HubModelTests
 
         Dictionary<string, string> environment = new()
         {
-            ["HF_HOME"] = cache.Path, ["HF_HUB_CACHE"] = cache.Path, ["HF_TOKEN"] = "", ["HF_HUB_OFFLINE"] = "",
+            ["HF_HOME"] = cache.Path, ["HF_HUB_CACHE"] = cache.Path, ["HF_TOKEN"] = "", ["HF_HUB_OFFLINE"] = "", ["TRANSFORMERS_OFFLINE"] = "",
         };
         string[] viaHub = ["eval", "--model_name_or_path", "test-org/tiny-qwen", "--data_path", fixture.DataPath, "--device", "cpu"];
         using (var hub = new FakeHub())
