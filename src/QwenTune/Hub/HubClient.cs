@@ -43,7 +43,7 @@ public sealed class HubClient : IDisposable
     {
         var url = new Uri(_endpoint, $"api/models/{repo.Value}/revision/{Uri.EscapeDataString(revision)}?blobs=true");
         var (response, _) = await SendAsync(url, from: 0, "the file list of " + repo, repo, revision, timeout: TimeSpan.FromSeconds(60));
-        using var _1 = response;
+        using var owned = response;
         var json = JsonNode.Parse(await response.Content.ReadAsStringAsync()) as JsonObject
             ?? throw new QwenTuneException($"{url}: the answer is not a JSON object.");
         var commit = json["sha"]?.GetValue<string>() ?? throw new QwenTuneException($"{url}: the answer names no commit (\"sha\").");
@@ -73,7 +73,7 @@ public sealed class HubClient : IDisposable
             try
             {
                 var (response, firstHeaders) = await SendAsync(url, have, file.Name, repo, commit, ReadTimeout);
-                using var _1 = response;
+                using var owned = response;
                 expected = WithHeaders(expected, firstHeaders);
                 var partial = response.StatusCode == HttpStatusCode.PartialContent;
                 if (partial && response.Content.Headers.ContentRange?.From != have)
