@@ -50,7 +50,9 @@ usage() {
     cat <<'USAGE'
 Usage: bash finetune.sh [-m MODEL_PATH] [-d DATA_PATH] [--deepspeed DS_CONFIG_PATH] [--use_lora USE_LORA] [--q_lora Q_LORA] [HF flags...]
 
-  -m, --model       a local Hugging Face model folder (default: a small model initialised from examples/tiny-qwen2.5)
+  -m, --model       a local Hugging Face model folder or a Hub id such as Qwen/Qwen2.5-0.5B-Instruct (fetched into the
+                    Hugging Face cache; HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE apply) (default: a small model
+                    initialised from examples/tiny-qwen2.5)
   -d, --data        ChatML JSON Lines data (default: examples/data/train.jsonl)
   --deepspeed       a DeepSpeed JSON config (configs/ds_config_zero2.json, configs/ds_config_zero3.json)
   --use_lora        True to train LoRA adapters
@@ -67,7 +69,7 @@ USAGE
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
-        -m | --model ) MODEL="${2:?-m needs a model folder}"; shift 2 ;;
+        -m | --model ) MODEL="${2:?-m needs a model folder or Hub id}"; shift 2 ;;
         -d | --data ) DATA="${2:?-d needs a data file}"; shift 2 ;;
         --deepspeed ) DS_CONFIG_PATH="${2:?--deepspeed needs a config file}"; shift 2 ;;
         --deepspeed=* ) DS_CONFIG_PATH="${1#*=}"; shift ;;
@@ -109,7 +111,10 @@ fi
 # Ranks on other nodes start in the same working directory (-wdir below), and the paths given here become absolute,
 # so they name the same files there: the repository and data must sit at the same path on every node.
 absolute() { if [[ -z "$1" || "$1" == /* ]]; then printf '%s' "$1"; else printf '%s' "$PWD/$1"; fi; }
-MODEL=$(absolute "$MODEL")
+# A Hub id (org/name) that names no local path stays as it is: qwentune finds or fetches it in the Hugging Face cache.
+if [[ -e "$MODEL" || ! "$MODEL" =~ ^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$ ]]; then
+    MODEL=$(absolute "$MODEL")
+fi
 DATA=$(absolute "$DATA")
 DS_CONFIG_PATH=$(absolute "$DS_CONFIG_PATH")
 

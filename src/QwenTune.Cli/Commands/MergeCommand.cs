@@ -17,7 +17,7 @@ internal sealed class MergeCommand : ICommand
 
     public IReadOnlySet<string>? Flags { get; } = new HashSet<string>
     {
-        "model_name_or_path", "adapter_name_or_path", "device", "max_shard_size", "output_dir", "bf16", "torch_threads",
+        "model_name_or_path", "model_revision", "cache_dir", "adapter_name_or_path", "device", "max_shard_size", "output_dir", "bf16", "torch_threads",
     };
 
     public int Run(ParsedArguments arguments)
@@ -28,7 +28,8 @@ internal sealed class MergeCommand : ICommand
         if (!arguments.Given.Contains("output_dir"))
             throw new UsageException("--output_dir is required: where the merged model is written.");
         var environment = ComputeEnvironment.Resolve(model.Device, training.Bf16, fp16: false, training.TorchThreads);
-        var loaded = LoadedModel.Load(model.ModelNameOrPath, environment);
+        Console.Error.WriteLine(environment.Describe());
+        var loaded = LoadedModel.Load(model, environment, Console.Error, progress: ConsoleDownloadProgress.Create());
         if (Path.GetFullPath(training.OutputDir) == Path.GetFullPath(loaded.Directory))
             throw new QwenTuneException("--output_dir must differ from the base model folder: merging never overwrites the base.");
         loaded.ApplyAdapter(adapter);
@@ -36,7 +37,7 @@ internal sealed class MergeCommand : ICommand
         var merged = Merge(loaded.Model);
         merged.to(PretrainedModel.ParseDtype(merged.Config.TorchDtype, environment.Dtype));
         PretrainedModel.Save(merged, training.OutputDir, ShardSize.Parse(model.MaxShardSize), loaded.Directory);
-        Console.Error.WriteLine($"qwentune merge: wrote {training.OutputDir} ({loaded.Directory} + {adapter})");
+        Console.Error.WriteLine($"qwentune merge: wrote {training.OutputDir} ({loaded.NameOrPath} + {adapter})");
         return 0;
     }
 

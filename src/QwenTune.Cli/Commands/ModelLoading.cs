@@ -14,12 +14,15 @@ internal static class ModelLoading
     public static LoadedModel Load(ModelArguments model, TrainingArguments training, bool quantizeBase = false)
     {
         var environment = ComputeEnvironment.Resolve(model.Device, training.Bf16, training.Fp16, training.TorchThreads);
-        var loaded = LoadedModel.Load(model.ModelNameOrPath, environment, new QwenModelOptions { QuantizeLinears = quantizeBase });
+        Console.Error.WriteLine(environment.Describe());
+        var loaded = LoadedModel.Load(model, environment, Console.Error, new QwenModelOptions { QuantizeLinears = quantizeBase },
+            progress: ConsoleDownloadProgress.Create());
         if (model.AdapterNameOrPath is { } adapter)
             loaded.ApplyAdapter(adapter);
         return loaded;
     }
 
     /// <summary>Flags every command that loads a model this way takes.</summary>
-    public static readonly string[] Flags = ["model_name_or_path", "adapter_name_or_path", "device", "bf16", "fp16", "torch_threads"];
+    public static readonly string[] Flags =
+        ["model_name_or_path", "model_revision", "cache_dir", "adapter_name_or_path", "device", "bf16", "fp16", "torch_threads"];
 }

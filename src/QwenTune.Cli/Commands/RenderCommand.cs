@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using QwenTune.Configuration;
 using QwenTune.Data;
+using QwenTune.Runtime;
 using QwenTune.Text;
 
 namespace QwenTune.Cli.Commands;
@@ -16,14 +17,14 @@ internal sealed class RenderCommand : ICommand
 
     public IReadOnlySet<string>? Flags { get; } = new HashSet<string>
     {
-        "model_name_or_path", "data_path", "model_max_length", "train_on_prompt", "skip_invalid_records", "add_generation_prompt",
+        "model_name_or_path", "model_revision", "cache_dir", "data_path", "model_max_length", "train_on_prompt", "skip_invalid_records", "add_generation_prompt",
     };
 
     public int Run(ParsedArguments arguments)
     {
         var (modelArgs, dataArgs) = (arguments.Get<ModelArguments>(), arguments.Get<DataArguments>());
-        var directory = modelArgs.ModelNameOrPath ?? throw new UsageException("--model_name_or_path is required.");
         var dataPath = dataArgs.DataPath ?? throw new UsageException("--data_path is required.");
+        var directory = TokenizerFolder(modelArgs);
         var tokenizer = QwenTokenizer.FromDirectory(directory);
         var template = ChatTemplate.For(tokenizer, Path.Combine(directory, "tokenizer_config.json"));
         var featurizer = new SftFeaturizer(tokenizer, template, dataArgs.ModelMaxLength, dataArgs.TrainOnPrompt);
@@ -51,4 +52,9 @@ internal sealed class RenderCommand : ICommand
             Console.Error.WriteLine($"qwentune render: {dropped} sample(s) without a target token after truncation, {samples.SkippedProblems.Count} invalid record(s) skipped.");
         return 0;
     }
+
+    /// <summary>The folder with the model's tokenizer files: a Hub id fetches those alone, not the weights.</summary>
+    internal static string TokenizerFolder(ModelArguments model) =>
+        ModelLocation.Resolve(model.ModelNameOrPath ?? throw new UsageException("--model_name_or_path is required."),
+            model.ModelRevision, model.CacheDir, Console.Error, tokenizerOnly: true, progress: ConsoleDownloadProgress.Create());
 }

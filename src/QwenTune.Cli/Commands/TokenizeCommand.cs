@@ -14,12 +14,12 @@ internal sealed class TokenizeCommand : ICommand
 
     public Type[] ArgumentGroups => [typeof(ModelArguments)];
 
-    public IReadOnlySet<string>? Flags { get; } = new HashSet<string> { "model_name_or_path" };
+    public IReadOnlySet<string>? Flags { get; } = new HashSet<string> { "model_name_or_path", "model_revision", "cache_dir" };
 
     public int Run(ParsedArguments arguments)
     {
         var model = arguments.Get<ModelArguments>();
-        var tokenizer = QwenTokenizer.FromDirectory(model.ModelNameOrPath ?? throw new UsageException("--model_name_or_path is required."));
+        var tokenizer = QwenTokenizer.FromDirectory(RenderCommand.TokenizerFolder(model));
         using var output = new StreamWriter(Console.OpenStandardOutput()) { AutoFlush = false };
         var lineNumber = 0;
         while (Console.In.ReadLine() is { } line)

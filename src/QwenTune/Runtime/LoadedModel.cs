@@ -1,4 +1,6 @@
 using QwenTune.Checkpoints;
+using QwenTune.Configuration;
+using QwenTune.Hub;
 using QwenTune.Models;
 using QwenTune.Peft;
 using QwenTune.Text;
@@ -10,15 +12,29 @@ namespace QwenTune.Runtime;
 public sealed record LoadedModel(string Directory, QwenForCausalLM Model, QwenTokenizer Tokenizer, ChatTemplate Template)
 {
     /// <summary>
+    /// What --model_name_or_path names (a folder, or a Hub id resolved through the Hugging Face cache) is fetched if
+    /// need be and loaded; <see cref="NameOrPath"/> keeps the name as given (adapters record it as their base model).
+    /// </summary>
+    public static LoadedModel Load(ModelArguments model, ComputeEnvironment environment, TextWriter log,
+        QwenModelOptions? options = null, IProgress<HubTransfer>? progress = null)
+    {
+        var directory = ModelLocation.Resolve(model.ModelNameOrPath, model.ModelRevision, model.CacheDir, log, progress: progress);
+        return Load(directory, environment, options) with { NameOrPath = model.ModelNameOrPath! };
+    }
+
+    /// <summary>The model as the user named it: a folder, or a Hub id.</summary>
+    public string NameOrPath { get; init; } = Directory;
+
+    /// <summary>
     /// Loads tokenizer and template first (cheap, and template syntax errors surface before the weights load),
     /// then the weights in <paramref name="environment"/>'s dtype, quantised to NF4 when asked.
     /// </summary>
     public static LoadedModel Load(string? directory, ComputeEnvironment environment, QwenModelOptions? options = null)
     {
         if (string.IsNullOrEmpty(directory))
-            throw new QwenTuneException("--model_name_or_path is required: a local Hugging Face model folder.");
+            throw new QwenTuneException("--model_name_or_path is required: a local Hugging Face model folder or a Hub id.");
         if (!System.IO.Directory.Exists(directory))
-            throw new QwenTuneException($"--model_name_or_path '{directory}': no such folder. QwenTune loads local folders only (nothing is downloaded).");
+            throw new QwenTuneException($"--model_name_or_path '{directory}': no such folder.");
         var tokenizer = QwenTokenizer.FromDirectory(directory);
         var template = ChatTemplate.For(tokenizer, Path.Combine(directory, "tokenizer_config.json"));
         var model = PretrainedModel.Load(directory, environment.Dtype, environment.Device, options);

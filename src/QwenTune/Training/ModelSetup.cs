@@ -21,7 +21,7 @@ public sealed record ModelSetup(LoadedModel Loaded, LoraConfig? Lora)
         var (model, lora, training) = (request.Model, request.Lora, request.Training);
         if (lora.QLora && !lora.UseLora)
             throw new QwenTuneException("--q_lora True needs --use_lora True (Q-LoRA trains LoRA adapters on a 4-bit base).");
-        var loaded = LoadedModel.Load(model.ModelNameOrPath, environment, new QwenModelOptions { QuantizeLinears = lora.QLora });
+        var loaded = LoadedModel.Load(model, environment, log, new QwenModelOptions { QuantizeLinears = lora.QLora });
         var loraConfig = lora.UseLora ? LoraFor(lora, request.Given) : null;
         Prepare(loaded.Model, loraConfig, training.GradientCheckpointing, training.Seed);
         if (rank > 0)
@@ -68,7 +68,7 @@ public sealed record ModelSetup(LoadedModel Loaded, LoraConfig? Lora)
     /// <summary>What checkpoints and the final output hold: the full model, or the adapter.</summary>
     public IModelWriter Writer(string maxShardSize) => Lora is null
         ? new FullModelWriter(Model, Loaded.Directory, ShardSize.Parse(maxShardSize))
-        : new AdapterWriter(Model, Lora, Loaded.Directory);
+        : new AdapterWriter(Model, Lora, Loaded.Directory, Loaded.NameOrPath);
 
     /// <summary>
     /// The adapter's shape: from the flags, or from --lora_weight_path's adapter_config.json. A flag given explicitly

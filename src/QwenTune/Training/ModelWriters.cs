@@ -13,12 +13,15 @@ public sealed class FullModelWriter(QwenForCausalLM model, string sourceDirector
     public void ReadModel(string directory) => PretrainedModel.LoadWeights(model, directory);
 }
 
-/// <summary>LoRA and Q-LoRA: checkpoints and the final output hold the PEFT adapter (plus tokenizer files), not the base.</summary>
-public sealed class AdapterWriter(QwenForCausalLM model, LoraConfig config, string baseModelPath) : IModelWriter
+/// <summary>
+/// LoRA and Q-LoRA: checkpoints and the final output hold the PEFT adapter (plus tokenizer files), not the base.
+/// <paramref name="baseModelName"/> is what adapter_config.json records (a Hub id stays a Hub id, as PEFT writes it).
+/// </summary>
+public sealed class AdapterWriter(QwenForCausalLM model, LoraConfig config, string baseModelPath, string? baseModelName = null) : IModelWriter
 {
     public void WriteModel(string directory)
     {
-        PeftAdapter.Save(directory, model, config, baseModelPath);
+        PeftAdapter.Save(directory, model, config, baseModelName ?? baseModelPath);
         PretrainedModel.CopyFiles(baseModelPath, directory, QwenTokenizer.FilesToCopy);
     }
 

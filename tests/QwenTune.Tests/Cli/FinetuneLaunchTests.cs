@@ -137,6 +137,17 @@ public sealed partial class FinetuneLaunchTests
     }
 
     [Fact]
+    public void Hub_ids_pass_through_and_local_model_folders_become_absolute()
+    {
+        using var folder = new TempFolder();
+        Directory.CreateDirectory(folder.File(Path.Combine("models", "mine")));
+        var hub = DryRun(new() { ["GPUS_PER_NODE"] = "2" }, ["-m", "Qwen/Qwen2.5-0.5B-Instruct"], folder.Path);
+        AssertAdjacent(hub, "--model_name_or_path", "Qwen/Qwen2.5-0.5B-Instruct");
+        var local = DryRun(new() { ["GPUS_PER_NODE"] = "2" }, ["-m", "models/mine"], folder.Path);
+        AssertAdjacent(local, "--model_name_or_path", folder.File("models/mine"));
+    }
+
+    [Fact]
     public void Environment_for_every_rank_is_exported()
     {
         var command = DryRun(new() { ["GPUS_PER_NODE"] = "2", ["QWENTUNE_LAUNCH_TEST"] = "1", ["OMP_NUM_THREADS"] = "1", ["UNRELATED_LAUNCH_TEST"] = "1" });
