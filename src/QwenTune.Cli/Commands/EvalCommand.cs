@@ -27,6 +27,8 @@ internal sealed class EvalCommand : ICommand
         var dataPath = dataArgs.DataPath ?? throw new UsageException("--data_path is required.");
         var environment = ComputeEnvironment.Resolve(modelArgs.Device, trainingArgs.Bf16, trainingArgs.Fp16, trainingArgs.TorchThreads);
         var loaded = LoadedModel.Load(modelArgs.ModelNameOrPath, environment);
+        if (loaded.Template.IsFallback)
+            Console.Error.WriteLine(Text.ChatTemplate.FallbackNote(loaded.Directory));
         if (modelArgs.AdapterNameOrPath is { } adapter)
             loaded.ApplyAdapter(adapter);
         var samples = ChatDataReader.Read(dataPath, dataArgs.SkipInvalidRecords);
@@ -39,7 +41,7 @@ internal sealed class EvalCommand : ICommand
             ["eval_tokens"] = result.EvalTokens,
             ["eval_samples"] = result.EvalSamples,
             ["perplexity"] = result.Perplexity,
-            ["skipped_invalid_records"] = samples.SkippedProblems.Count,
+            ["skipped_invalid_records"] = samples.SkippedRecords,
             ["dropped_without_targets"] = dataset.DroppedWithoutTargets,
         }.ToJsonString());
         return 0;

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using QwenTune.Configuration;
 using QwenTune.Distributed;
+using QwenTune.IO;
 using QwenTune.Runtime;
 using static TorchSharp.torch;
 
@@ -14,9 +15,10 @@ namespace QwenTune.Training;
 /// </summary>
 public static class TrainingSession
 {
-    public static TrainSummary Run(TrainingRequest request, IReadOnlyList<ITrainerCallback> callbacks, TextWriter log)
+    /// <param name="handleSignals">Stop on SIGTERM / SIGINT with a checkpoint (the CLI); in-process callers leave signals alone.</param>
+    public static TrainSummary Run(TrainingRequest request, IReadOnlyList<ITrainerCallback> callbacks, TextWriter log, bool handleSignals = false)
     {
-        var run = Prepare(request, callbacks, log);
+        var run = Prepare(request, callbacks, log, handleSignals);
         TrainSummary summary;
         try
         {
@@ -35,7 +37,7 @@ public static class TrainingSession
     /// Everything up to the first step; the caller may replace parts (a benchmark, a test's checkpoint store) before
     /// training. Under mpirun or srun each rank calls this: rank 0 alone logs, calls <paramref name="callbacks"/> and writes.
     /// </summary>
-    public static PreparedRun Prepare(TrainingRequest request, IReadOnlyList<ITrainerCallback> callbacks, TextWriter log)
+    public static PreparedRun Prepare(TrainingRequest request, IReadOnlyList<ITrainerCallback> callbacks, TextWriter log, bool handleSignals = false)
     {
         var training = request.Training;
         var distributed = DistributedEnvironment.Detect();
@@ -45,13 +47,30 @@ public static class TrainingSession
             (log, callbacks) = (TextWriter.Null, []);
         // On failure the collectives are not finalized: MPI_Finalize waits for ranks that may be blocked in a collective
         // this rank will never join. The process exits non-zero instead, and mpirun ends the whole job.
-        return Prepare(request, callbacks, log, environment, collectives);
+        // Only rank 0 writes into output_dir, so it alone holds the folder's lock; it is taken before anything there is
+        // read or cleaned, and released when the run ends, however it ends.
+        var runLock = collectives.Rank == 0 ? RunLock.Acquire(training.OutputDir, log) : null;
+        try
+        {
+            var run = Prepare(request, callbacks, log, environment, collectives);
+            return run with
+            {
+                Parts = run.Parts with { Stop = handleSignals ? StopSignal.Listen(log, collectives) : StopSignal.None },
+                Lock = runLock,
+            };
+        }
+        catch
+        {
+            runLock?.Dispose();
+            throw;
+        }
     }
 
     private static PreparedRun Prepare(TrainingRequest request, IReadOnlyList<ITrainerCallback> callbacks, TextWriter log,
         ComputeEnvironment environment, ICollectives collectives)
     {
         var training = request.Training;
+        TrainingChecks.Validate(request);
         var deepSpeed = training.DeepSpeed is { } dsPath ? DeepSpeedConfig.Load(dsPath) : null;
         deepSpeed?.Validate(training, collectives.WorldSize);
         foreach (var warning in deepSpeed?.Warnings() ?? [])
@@ -84,6 +103,8 @@ public static class TrainingSession
             model.Model.Model.RandomGenerator, scaler, training.SaveTotalLimit, ArgumentsJson(request));
 
         var plan = TrainingPlan.For(data.Train.Count, training, collectives.WorldSize);
+        if (resumeFrom is not null)
+            TrainingChecks.CompareWithCheckpoint(resumeFrom, ArgumentsJson(request), training.AllowResumeChanges, log);
         var state = resumeFrom is null ? NewState(plan, training) : store.Restore(resumeFrom);
         if (resumeFrom is not null)
             log.WriteLine($"Resumed from {resumeFrom} at step {state.GlobalStep}.");
