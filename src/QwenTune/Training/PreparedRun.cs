@@ -11,6 +11,8 @@ public sealed record PreparedRun(TrainerParts Parts, TrainerState StartState, Da
 
     public TrainSummary Train(TextWriter log)
     {
+        if (Collectives.Rank != 0)
+            log = TextWriter.Null;   // rank 0 alone speaks for the job
         if (Data.Train.DroppedWithoutTargets > 0)
             log.WriteLine($"{Data.Train.DroppedWithoutTargets} sample(s) had no target token left after truncation and are skipped.");
         var summary = new Trainer(Parts).Train(StartState);

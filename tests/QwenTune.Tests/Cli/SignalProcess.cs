@@ -13,7 +13,8 @@ internal sealed class SignalProcess : IDisposable
     {
         _process = Process.Start(info)!;
         _stdout = _process.StandardOutput.ReadToEndAsync();
-        _process.StandardInput.Close();
+        if (info.RedirectStandardInput)
+            _process.StandardInput.Close();
     }
 
     public int Id => _process.Id;
@@ -44,14 +45,14 @@ internal sealed class SignalProcess : IDisposable
         Assert.Equal(0, kill.ExitCode);
     }
 
-    /// <summary>Waits (at most two minutes) for the exit; returns its code with the rest of stderr read.</summary>
+    /// <summary>Waits (at most four minutes) for the exit; returns its code with the rest of stderr read.</summary>
     public int WaitForExit()
     {
         var rest = _process.StandardError.ReadToEndAsync();
-        if (!_process.WaitForExit(TimeSpan.FromMinutes(2)))
+        if (!_process.WaitForExit(TimeSpan.FromMinutes(4)))
         {
             _process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"the process did not exit in two minutes:\n{_stderr}");
+            throw new TimeoutException($"the process did not exit in four minutes:\n{_stderr}");
         }
         _process.WaitForExit();
         _stderr.Append(rest.Result);
