@@ -104,7 +104,7 @@ public sealed record TrainingArguments
     [Option("overwrite_base_model", "Allow --output_dir to be --model_name_or_path (the base model's files are then replaced).")]
     public bool OverwriteBaseModel { get; init; }
 
-    [Option("allow_resume_changes", "Resume even though data_path, batch size, model_max_length or seed differ from the checkpoint's training_args.json.")]
+    [Option("allow_resume_changes", "Resume even though data_path, the global batch, model_max_length, seed, group_by_length or train_on_prompt differ from the checkpoint's training_args.json.")]
     public bool AllowResumeChanges { get; init; }
 
     [Option("torch_threads", "CPU threads for libtorch (default: all cores).")]

@@ -12,7 +12,8 @@ public static class TrainingChecks
     public static void Validate(TrainingRequest request)
     {
         var t = request.Training;
-        Require(t.LearningRate > 0 && double.IsFinite(t.LearningRate), "learning_rate", t.LearningRate, "a positive number");
+        // 0 is allowed: it saves what was loaded (a LoRA adapter re-saved, a checkpoint in the current layout).
+        Require(t.LearningRate >= 0 && double.IsFinite(t.LearningRate), "learning_rate", t.LearningRate, "0 or more (a negative rate climbs the loss)");
         Require(t.WarmupRatio is >= 0 and <= 1, "warmup_ratio", t.WarmupRatio, "in [0, 1]");
         Require(t.WarmupSteps >= 0, "warmup_steps", t.WarmupSteps, "0 or more");
         Require(t.AdamBeta1 is >= 0 and < 1, "adam_beta1", t.AdamBeta1, "in [0, 1)");
@@ -29,11 +30,7 @@ public static class TrainingChecks
     }
 
     /// <summary>The arguments that decide which samples each step sees and how they are cut: a resume must keep them.</summary>
-    private static readonly string[] DataArguments =
-    [
-        "data_path", "per_device_train_batch_size", "gradient_accumulation_steps", "model_max_length", "seed", "group_by_length",
-        "train_on_prompt",
-    ];
+    private static readonly string[] DataArguments = ["data_path", "model_max_length", "seed", "group_by_length", "train_on_prompt"];
 
     /// <summary>
     /// Compares the arguments of a resumed run with the checkpoint's training_args.json: a different data file, batch size
@@ -49,6 +46,9 @@ public static class TrainingChecks
             .Where(key => saved.ContainsKey(key) && !JsonNode.DeepEquals(saved[key], current[key]))
             .Select(key => $"--{key} {Show(saved[key])} -> {Show(current[key])}")
             .ToList();
+        // The samples of a step depend on the global batch only, so a resume on another number of ranks may share it differently.
+        if (GlobalBatch(saved) is var (before, beforeText) && GlobalBatch(current) is var (after, afterText) && before != after)
+            changes.Add($"global batch {beforeText} -> {afterText}");
         if (changes.Count == 0)
             return;
         var list = string.Join(", ", changes);
@@ -61,6 +61,17 @@ public static class TrainingChecks
             $"resuming from {checkpoint} with different data arguments than it was trained with: {list} (see {path}). " +
             "The steps after the resume would not continue the same run. Use the checkpoint's values, pass " +
             "--allow_resume_changes True to go ahead anyway, or --overwrite_output_dir True to start afresh.");
+    }
+
+    /// <summary>per_device_train_batch_size x gradient_accumulation_steps x world_size, and how it is made up.</summary>
+    private static (long, string)? GlobalBatch(JsonObject args)
+    {
+        if (args["per_device_train_batch_size"] is not JsonValue batchValue || !batchValue.TryGetValue<int>(out var batch))
+            return null;
+        var accumulation = args["gradient_accumulation_steps"] is JsonValue a && a.TryGetValue<int>(out var steps) ? steps : 1;
+        var ranks = args["world_size"] is JsonValue w && w.TryGetValue<int>(out var size) ? size : 1;
+        var total = (long)batch * accumulation * ranks;
+        return (total, $"{total} (--per_device_train_batch_size {batch} x --gradient_accumulation_steps {accumulation} x {ranks} rank(s))");
     }
 
     private static string Show(JsonNode? value) => value is null ? "(none)" : value.ToJsonString();

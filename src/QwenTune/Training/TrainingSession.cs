@@ -100,11 +100,11 @@ public static class TrainingSession
             log.WriteLine($"DeepSpeed config {deepSpeed.Path}: ZeRO stage {deepSpeed.ZeroStage}; one process, so nothing is sharded.");
         var scaler = LossScalers.For(training.Fp16, deepSpeed);
         var store = new CheckpointStore(collectives, training.OutputDir, model.Writer(request.Model.MaxShardSize), updater,
-            model.Model.Model.RandomGenerator, scaler, training.SaveTotalLimit, ArgumentsJson(request));
+            model.Model.Model.RandomGenerator, scaler, training.SaveTotalLimit, ArgumentsJson(request, collectives.WorldSize));
 
         var plan = TrainingPlan.For(data.Train.Count, training, collectives.WorldSize);
         if (resumeFrom is not null)
-            TrainingChecks.CompareWithCheckpoint(resumeFrom, ArgumentsJson(request), training.AllowResumeChanges, log);
+            TrainingChecks.CompareWithCheckpoint(resumeFrom, ArgumentsJson(request, collectives.WorldSize), training.AllowResumeChanges, log);
         var state = resumeFrom is null ? NewState(plan, training) : store.Restore(resumeFrom);
         if (resumeFrom is not null)
             log.WriteLine($"Resumed from {resumeFrom} at step {state.GlobalStep}.");
@@ -146,9 +146,10 @@ public static class TrainingSession
         TrainBatchSize = training.PerDeviceTrainBatchSize,
     };
 
-    private static JsonObject ArgumentsJson(TrainingRequest request)
+    /// <summary>training_args.json: every flag's value, and the number of ranks (HF's world_size), which with the batch flags makes the global batch.</summary>
+    private static JsonObject ArgumentsJson(TrainingRequest request, int worldSize)
     {
-        var json = new JsonObject();
+        var json = new JsonObject { ["world_size"] = worldSize };
         foreach (object group in new object[] { request.Model, request.Data, request.Training, request.Lora })
         {
             foreach (var property in group.GetType().GetProperties())

@@ -14,14 +14,14 @@ namespace QwenTune.Tests.Cli;
 public sealed class BadInputCampaignTests
 {
     [Theory]
-    [InlineData("--learning_rate", "-1", "must be a positive number")]
-    [InlineData("--learning_rate", "0", "must be a positive number")]
+    [InlineData("--learning_rate", "-1", "must be 0 or more (a negative rate climbs the loss)")]
+    [InlineData("--learning_rate", "NaN", "must be 0 or more (a negative rate climbs the loss)")]
     [InlineData("--warmup_ratio", "1.5", "must be in [0, 1]")]
     [InlineData("--adam_beta1", "1", "must be in [0, 1)")]
     [InlineData("--adam_beta2", "-0.1", "must be in [0, 1)")]
     [InlineData("--adam_epsilon", "0", "must be a positive number")]
     [InlineData("--lora_dropout", "1", "must be in [0, 1)")]
-    [InlineData("--max_grad_norm", "-1", "0 (no clipping) or more")]
+    [InlineData("--max_grad_norm", "-1", "must be 0 (no clipping) or more")]
     public void Out_of_range_hyperparameters_are_refused_naming_the_flag(string flag, string value, string expected)
     {
         var request = TrainingRequest.Parse(["--model_name_or_path", "m", "--output_dir", "o", flag, value]);
@@ -107,7 +107,7 @@ public sealed class BadInputCampaignTests
         var changed = Args(otherData, "4", "4");
         var error = Assert.Throws<QwenTuneException>(() => TrainingRuns.Train(changed));
         Assert.Contains($"--data_path \"{fixture.DataPath}\" -> \"{otherData}\"", error.Message);
-        Assert.Contains("--per_device_train_batch_size 2 -> 4", error.Message);
+        Assert.Contains("global batch 2 (--per_device_train_batch_size 2 x --gradient_accumulation_steps 1 x 1 rank(s)) -> 4 (--per_device_train_batch_size 4", error.Message);
         Assert.Contains(Path.Combine(output, "checkpoint-2", "training_args.json"), error.Message);
         Assert.DoesNotContain("max_steps", error.Message);   // training longer is what resuming is for
         Assert.Equal(4, TrainingRuns.Train([.. changed, "--allow_resume_changes", "True"]).Steps + 2);
@@ -133,10 +133,19 @@ public sealed class BadInputCampaignTests
     public void Dropped_samples_are_noted_before_training_starts()
     {
         using var fixture = new TrainingFixture();
-        var (code, _, stderr) = CliProcess.Run(["train", .. TrainingRuns.Common(fixture, fixture.Output("short"), "--max_steps", "1", "--model_max_length", "12")]);
+        // One sample whose prompt alone outgrows model_max_length: truncation leaves it no target token.
+        var longPrompt = new JsonObject
+        {
+            ["messages"] = new JsonArray(
+                new JsonObject { ["role"] = "user", ["content"] = string.Join(" ", Enumerable.Repeat("word", 300)) },
+                new JsonObject { ["role"] = "assistant", ["content"] = "ok" }),
+        };
+        File.AppendAllText(fixture.DataPath, longPrompt.ToJsonString() + "\n");
+        var (code, _, stderr) = CliProcess.Run(["train", .. TrainingRuns.Common(fixture, fixture.Output("short"), "--max_steps", "1", "--model_max_length", "120")]);
         Assert.True(code == 0, stderr);
         var note = stderr.IndexOf("had no target token left after truncation", StringComparison.Ordinal);
         Assert.InRange(note, 0, stderr.IndexOf("Training 1 steps", StringComparison.Ordinal));
+        Assert.Contains("1 sample(s) had no target token left", stderr);
     }
 
     [Fact]

@@ -22,11 +22,12 @@ public sealed class ChatDataFormatTests
     }
 
     [Fact]
-    public void Truncated_gzip_says_it_is_gzip()
+    public void Corrupt_gzip_says_it_is_gzip()
     {
         using var folder = new TempFolder();
         var path = folder.File("data.jsonl");
-        File.WriteAllBytes(path, [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2]);
+        // A gzip header, then a deflate block of the reserved type 3 (0xff: final block, type 11).
+        File.WriteAllBytes(path, [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xff, 0xff, 0xff]);
         var error = Assert.Throws<QwenTuneException>(() => ChatDataReader.Read(path));
         Assert.Contains("gzip-compressed, but cannot be decompressed", error.Message);
     }
