@@ -13,9 +13,8 @@ public sealed class StopSignal : IDisposable
 {
     private readonly PosixSignalRegistration[] _registrations;
     private readonly TextWriter _log;
-    private int _received;   // 0, or the first signal's number (15 or 2)
-
     private readonly ICollectives? _collectives;
+    private int _received;   // 0, or the first signal's number (15 or 2)
 
     private StopSignal(TextWriter log, ICollectives? collectives, bool listen)
     {
@@ -34,9 +33,6 @@ public sealed class StopSignal : IDisposable
 
     /// <summary>The first signal's number (15 for SIGTERM, 2 for SIGINT), or 0.</summary>
     public int Received => Volatile.Read(ref _received);
-
-    /// <summary>The shell's exit code for the first signal: 143 for SIGTERM, 130 for SIGINT.</summary>
-    public int ExitCode => 128 + Received;
 
     /// <summary>
     /// The signal every rank acts on after a step: the largest any rank received (a scheduler may signal the ranks a

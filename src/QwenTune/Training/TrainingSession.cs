@@ -40,6 +40,7 @@ public static class TrainingSession
     public static PreparedRun Prepare(TrainingRequest request, IReadOnlyList<ITrainerCallback> callbacks, TextWriter log, bool handleSignals = false)
     {
         var training = request.Training;
+        TrainingChecks.Validate(request);
         var distributed = DistributedEnvironment.Detect();
         var environment = ComputeEnvironment.Resolve(request.Model.Device, training.Bf16, training.Fp16, training.TorchThreads, distributed);
         var collectives = Collectives.Create(distributed, environment.Device, log);
@@ -49,6 +50,8 @@ public static class TrainingSession
         // this rank will never join. The process exits non-zero instead, and mpirun ends the whole job.
         // Only rank 0 writes into output_dir, so it alone holds the folder's lock; it is taken before anything there is
         // read or cleaned, and released when the run ends, however it ends.
+        if (collectives.Rank == 0)
+            CheckpointStore.EnsureWritable(training.OutputDir);
         var runLock = collectives.Rank == 0 ? RunLock.Acquire(training.OutputDir, log) : null;
         try
         {
@@ -70,7 +73,6 @@ public static class TrainingSession
         ComputeEnvironment environment, ICollectives collectives)
     {
         var training = request.Training;
-        TrainingChecks.Validate(request);
         var deepSpeed = training.DeepSpeed is { } dsPath ? DeepSpeedConfig.Load(dsPath) : null;
         deepSpeed?.Validate(training, collectives.WorldSize);
         foreach (var warning in deepSpeed?.Warnings() ?? [])
@@ -85,8 +87,6 @@ public static class TrainingSession
 
         manual_seed(training.Seed);
         var resumeFrom = FindResumePoint(training, removeStale: collectives.Rank == 0);
-        if (collectives.Rank == 0)
-            CheckpointStore.EnsureWritable(training.OutputDir);
 
         var model = ModelSetup.Create(request, environment, log, collectives.Rank);
         var data = DataSetup.Load(request.Data, training, model.Loaded, log);

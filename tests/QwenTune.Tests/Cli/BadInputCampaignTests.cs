@@ -15,7 +15,7 @@ public sealed class BadInputCampaignTests
 {
     [Theory]
     [InlineData("--learning_rate", "-1", "must be 0 or more (a negative rate climbs the loss)")]
-    [InlineData("--learning_rate", "NaN", "must be 0 or more (a negative rate climbs the loss)")]
+    [InlineData("--learning_rate", "-1E-05", "must be 0 or more (a negative rate climbs the loss)")]
     [InlineData("--warmup_ratio", "1.5", "must be in [0, 1]")]
     [InlineData("--adam_beta1", "1", "must be in [0, 1)")]
     [InlineData("--adam_beta2", "-0.1", "must be in [0, 1)")]
