@@ -64,6 +64,8 @@ internal sealed class ConsoleProgress(bool live) : ITrainerCallback
         Console.Error.WriteLine(
             $"Done: {summary.Steps} steps in {TimeSpan.FromSeconds(summary.RuntimeSeconds):hh\\:mm\\:ss}, {summary.Tokens:N0} tokens " +
             $"({summary.TokensPerSecond:F0} tokens/s), train_loss {summary.TrainLoss:F4}, peak RSS {summary.PeakRssBytes / 1048576.0:F0} MiB. " +
+            (summary.SkippedSteps > 0 ? $"{summary.SkippedSteps} step(s) skipped for a non-finite loss or gradient norm. " : "") +
+            (summary.OverflowSteps > 0 ? $"{summary.OverflowSteps} step(s) skipped by the fp16 loss scaler (overflow). " : "") +
             $"Model written to {Path.GetFullPath(summary.OutputDir)}");
     }
 }

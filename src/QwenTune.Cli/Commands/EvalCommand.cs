@@ -24,6 +24,8 @@ internal sealed class EvalCommand : ICommand
         var (modelArgs, dataArgs, trainingArgs) = (arguments.Get<ModelArguments>(), arguments.Get<DataArguments>(), arguments.Get<TrainingArguments>());
         var dataPath = dataArgs.DataPath ?? throw new UsageException("--data_path is required.");
         var loaded = ModelLoading.Load(modelArgs, trainingArgs);
+        if (loaded.Template.IsFallback)
+            Console.Error.WriteLine(Text.ChatTemplate.FallbackNote(loaded.Directory));
         var samples = ChatDataReader.Read(dataPath, dataArgs.SkipInvalidRecords);
         var featurizer = new SftFeaturizer(loaded.Tokenizer, loaded.Template, dataArgs.ModelMaxLength, dataArgs.TrainOnPrompt);
         var dataset = new EagerSftDataset(samples.Samples, featurizer);
@@ -34,7 +36,7 @@ internal sealed class EvalCommand : ICommand
             ["eval_tokens"] = result.EvalTokens,
             ["eval_samples"] = result.EvalSamples,
             ["perplexity"] = result.Perplexity,
-            ["skipped_invalid_records"] = samples.SkippedProblems.Count,
+            ["skipped_invalid_records"] = samples.SkippedRecords,
             ["dropped_without_targets"] = dataset.DroppedWithoutTargets,
         }.ToJsonString());
         return 0;

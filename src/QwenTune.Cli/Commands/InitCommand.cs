@@ -40,6 +40,8 @@ internal sealed class InitCommand : ICommand
         var configPath = init.Config ?? throw new UsageException("--config is required.");
         var output = init.OutputDir ?? throw new UsageException("--output_dir is required.");
         var config = QwenConfig.FromFile(configPath);
+        if (init.Tokenizer is not null)
+            Runtime.LoadedModel.CheckVocabulary(config, configPath, Text.QwenTokenizer.FromDirectory(init.Tokenizer));
         var dtype = init.TorchDtype == "bfloat16" ? ScalarType.BFloat16 : ScalarType.Float32;
         // Initialise in float32 so the draws do not depend on the storage dtype, then convert.
         var model = new QwenForCausalLM(config);

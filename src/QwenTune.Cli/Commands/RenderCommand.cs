@@ -27,14 +27,17 @@ internal sealed class RenderCommand : ICommand
         var directory = TokenizerFolder(modelArgs);
         var tokenizer = QwenTokenizer.FromDirectory(directory);
         var template = ChatTemplate.For(tokenizer, Path.Combine(directory, "tokenizer_config.json"));
+        if (template.IsFallback)
+            Console.Error.WriteLine(ChatTemplate.FallbackNote(directory));
         var featurizer = new SftFeaturizer(tokenizer, template, dataArgs.ModelMaxLength, dataArgs.TrainOnPrompt);
-        var samples = ChatDataReader.Read(dataPath, dataArgs.SkipInvalidRecords);
+        // With --add_generation_prompt the records are prompts: they need no assistant turn.
+        var samples = ChatDataReader.Read(dataPath, dataArgs.SkipInvalidRecords, requireAssistant: !dataArgs.AddGenerationPrompt);
         using var output = new StreamWriter(Console.OpenStandardOutput());
         var dropped = 0;
         foreach (var sample in samples.Samples)
         {
             var text = tokenizer.Normalize(template.Render(sample.Messages, sample.Tools, dataArgs.AddGenerationPrompt));
-            var example = featurizer.Label(text, sample.Location);
+            var example = dataArgs.AddGenerationPrompt ? featurizer.Tokenize(text, sample.Location) : featurizer.Label(text, sample.Location);
             if (example is null)
             {
                 dropped++;
@@ -48,8 +51,8 @@ internal sealed class RenderCommand : ICommand
             }.ToJsonString(JsonOutput.Options));
         }
         output.Flush();
-        if (dropped > 0 || samples.SkippedProblems.Count > 0)
-            Console.Error.WriteLine($"qwentune render: {dropped} sample(s) without a target token after truncation, {samples.SkippedProblems.Count} invalid record(s) skipped.");
+        if (dropped > 0 || samples.SkippedRecords > 0)
+            Console.Error.WriteLine($"qwentune render: {dropped} sample(s) without a target token after truncation, {samples.SkippedRecords} invalid record(s) skipped.");
         return 0;
     }
 

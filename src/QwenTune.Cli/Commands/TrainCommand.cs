@@ -20,7 +20,6 @@ internal sealed class TrainCommand : ICommand
     {
         var request = TrainingRequest.From(arguments);
         var live = !request.Training.DisableTqdm && !Console.IsErrorRedirected && Environment.GetEnvironmentVariable("TERM") is not (null or "dumb");
-        TrainingSession.Run(request, [new ConsoleProgress(live)], Console.Error);
-        return 0;
+        return TrainingSession.Run(request, [new ConsoleProgress(live)], Console.Error, handleSignals: true).ExitCode;
     }
 }

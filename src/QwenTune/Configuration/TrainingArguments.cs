@@ -98,6 +98,15 @@ public sealed record TrainingArguments
     [Option("disable_tqdm", "Plain log lines instead of a live progress bar.")]
     public bool DisableTqdm { get; init; }
 
+    [Option("max_skipped_steps", "Stop after this many consecutive steps with a NaN or infinite loss or gradient norm (each is skipped, no update); 0 never stops.")]
+    public int MaxSkippedSteps { get; init; } = 20;
+
+    [Option("overwrite_base_model", "Allow --output_dir to be --model_name_or_path (the base model's files are then replaced).")]
+    public bool OverwriteBaseModel { get; init; }
+
+    [Option("allow_resume_changes", "Resume even though data_path, the global batch, model_max_length, seed, group_by_length or train_on_prompt differ from the checkpoint's training_args.json.")]
+    public bool AllowResumeChanges { get; init; }
+
     [Option("torch_threads", "CPU threads for libtorch (default: all cores).")]
     public int? TorchThreads { get; init; }
 }

@@ -35,9 +35,16 @@ public sealed class SftFeaturizer(QwenTokenizer tokenizer, ChatTemplate template
 
     /// <summary>Tokenizes already rendered text and assigns labels.</summary>
     public SftExample? Label(string normalizedText, SampleLocation location) =>
-        Label(normalizedText, location, trainOnPrompt ? null : AssistantSpans(normalizedText));
+        Tokenize(normalizedText, location) is { TargetCount: > 0 } example ? example : null;
 
-    private SftExample? Label(string normalizedText, SampleLocation location, List<(int Start, int End)>? spans)
+    /// <summary>As <see cref="Label(string, SampleLocation)"/>, but kept without any target (a prompt for generation).</summary>
+    public SftExample Tokenize(string normalizedText, SampleLocation location) =>
+        Tokenize(normalizedText, location, trainOnPrompt ? null : AssistantSpans(normalizedText));
+
+    private SftExample? Label(string normalizedText, SampleLocation location, List<(int Start, int End)>? spans) =>
+        Tokenize(normalizedText, location, spans) is { TargetCount: > 0 } example ? example : null;
+
+    private SftExample Tokenize(string normalizedText, SampleLocation location, List<(int Start, int End)>? spans)
     {
         var tokens = tokenizer.EncodeWithOffsets(normalizedText);
         var length = Math.Min(tokens.Count, maxLength);
@@ -49,8 +56,7 @@ public sealed class SftFeaturizer(QwenTokenizer tokenizer, ChatTemplate template
             ids[i] = id;
             labels[i] = spans is null || Overlaps(spans, start, end) ? id : -100;
         }
-        var example = new SftExample(ids, labels, normalizedText, location);
-        return example.TargetCount > 0 ? example : null;
+        return new SftExample(ids, labels, normalizedText, location);
     }
 
     /// <summary>[start, end) character ranges of assistant replies, each including its closing &lt;|im_end|&gt;.</summary>

@@ -38,7 +38,21 @@ public sealed record LoadedModel(string Directory, QwenForCausalLM Model, QwenTo
         var tokenizer = QwenTokenizer.FromDirectory(directory);
         var template = ChatTemplate.For(tokenizer, Path.Combine(directory, "tokenizer_config.json"));
         var model = PretrainedModel.Load(directory, environment.Dtype, environment.Device, options);
+        CheckVocabulary(model.Config, Path.Combine(directory, "config.json"), tokenizer);
         return new LoadedModel(directory, model, tokenizer, template);
+    }
+
+    /// <summary>
+    /// Every id the tokenizer can produce needs an embedding row: a smaller vocab_size makes libtorch's embedding lookup
+    /// abort the process. (A larger one is normal: Qwen pads vocab_size to a multiple of 128.)
+    /// </summary>
+    public static void CheckVocabulary(QwenConfig config, string configPath, QwenTokenizer tokenizer)
+    {
+        if (config.VocabSize < tokenizer.VocabSize)
+            throw new QwenTuneException(
+                $"{configPath}: vocab_size {config.VocabSize} is smaller than the tokenizer's {tokenizer.VocabSize} tokens (ids up to " +
+                $"{tokenizer.VocabSize - 1}), which would have no embedding row. Use a vocab_size of at least {tokenizer.VocabSize} " +
+                "(Qwen's configs use 151936) or a tokenizer of this model.");
     }
 
     /// <summary>The token that pads batches: pad_token, else eos_token.</summary>

@@ -45,8 +45,17 @@ public sealed class ChatTemplate
             ["pad_token"] = tokenizer.PadToken,
             ["unk_token"] = null,
         };
-        return new ChatTemplate(template, special) { Source = source };
+        return new ChatTemplate(template, special) { Source = source, IsFallback = tokenizer.ChatTemplate is null };
     }
+
+    /// <summary>The model has no chat_template of its own, so plain ChatML (<see cref="ChatMl"/>) renders its conversations.</summary>
+    public bool IsFallback { get; init; }
+
+    /// <summary>What a command says once when <see cref="IsFallback"/>: the model's own template may differ.</summary>
+    public static string FallbackNote(string modelDirectory) =>
+        $"note: {modelDirectory} has no chat_template (tokenizer_config.json or chat_template.jinja), so conversations are rendered as " +
+        "plain ChatML: no default system prompt is added (Qwen2.5's own template adds \"You are Qwen, created by Alibaba Cloud...\"). " +
+        "Copy the base model's tokenizer_config.json if it should apply.";
 
     /// <summary>Renders messages as Hugging Face's apply_chat_template(tokenize=False) does.</summary>
     public string Render(IReadOnlyList<JsonObject> messages, JsonArray? tools, bool addGenerationPrompt,

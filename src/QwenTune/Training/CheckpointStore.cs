@@ -143,6 +143,8 @@ public sealed class CheckpointStore(
                 ["train_tokens_per_second"] = Math.Round(summary.TokensPerSecond, 1),
                 ["train_tokens"] = summary.Tokens,
                 ["peak_rss_bytes"] = summary.PeakRssBytes,
+                ["skipped_steps"] = summary.SkippedSteps,
+                ["loss_scale_overflow_steps"] = summary.OverflowSteps,
             };
             AtomicFile.WriteJson(Path.Combine(outputDir, "train_results.json"), results);
             AtomicFile.WriteJson(Path.Combine(outputDir, ArgsFile), trainingArgs);

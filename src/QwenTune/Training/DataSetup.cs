@@ -15,7 +15,7 @@ public sealed record DataSetup(ISftDataset Train, IReadOnlyList<SftExample>? Eva
         var featurizer = new SftFeaturizer(loaded.Tokenizer, loaded.Template, data.ModelMaxLength, data.TrainOnPrompt);
         var records = ChatDataReader.Read(dataPath, data.SkipInvalidRecords);
         if (records.SkippedProblems.Count > 0)
-            log.WriteLine($"Skipped {records.SkippedProblems.Count} invalid record(s) of {dataPath} (--skip_invalid_records), e.g. {records.SkippedProblems[0]}");
+            log.WriteLine($"Skipped {records.SkippedRecords} invalid record(s) of {dataPath} (--skip_invalid_records), e.g. {records.SkippedProblems[0]}");
         ISftDataset train = data.LazyPreprocess
             ? new LazySftDataset(records.Samples, featurizer)
             : new EagerSftDataset(records.Samples, featurizer);

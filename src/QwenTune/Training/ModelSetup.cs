@@ -22,6 +22,8 @@ public sealed record ModelSetup(LoadedModel Loaded, LoraConfig? Lora)
         if (lora.QLora && !lora.UseLora)
             throw new QwenTuneException("--q_lora True needs --use_lora True (Q-LoRA trains LoRA adapters on a 4-bit base).");
         var loaded = LoadedModel.Load(model, environment, log, new QwenModelOptions { QuantizeLinears = lora.QLora });
+        if (loaded.Template.IsFallback)
+            log.WriteLine(Text.ChatTemplate.FallbackNote(loaded.Directory));
         var loraConfig = lora.UseLora ? LoraFor(lora, request.Given) : null;
         Prepare(loaded.Model, loraConfig, training.GradientCheckpointing, training.Seed);
         if (rank > 0)

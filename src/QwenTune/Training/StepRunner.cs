@@ -13,7 +13,7 @@ namespace QwenTune.Training;
 /// and 1 rank x batch 4. (Hugging Face averages per-micro-batch means, which weighs a token in a short batch
 /// more than one in a long batch.)
 /// </summary>
-public sealed class StepRunner(QwenForCausalLM model, IParameterUpdater updater, ICollectives collectives, ILossScaler? scaler)
+public sealed class StepRunner(QwenForCausalLM model, IParameterUpdater updater, ICollectives collectives, ILossScaler? scaler) : IStepRunner
 {
     public StepMetrics Run(int step, IReadOnlyList<Batch> batches, double learningRate, double maxGradNorm, double epoch)
     {
@@ -34,11 +34,17 @@ public sealed class StepRunner(QwenForCausalLM model, IParameterUpdater updater,
         var tokens = (long)collectives.AllReduceSum(batches.Sum(b => (double)b.TokenCount));
         var samples = (long)collectives.AllReduceSum(batches.Where(b => !b.IsPlaceholder).Sum(b => (double)b.Size));
         var result = totalTargets > 0 ? updater.Step(learningRate, maxGradNorm, lossScale) : new StepResult(0, Skipped: true);
-        scaler?.Update(result.Skipped);
+        if (totalTargets > 0)
+            scaler?.Update(result.Skipped);
         var loss = totalTargets > 0 ? totalNll / totalTargets : double.NaN;
+        // Under fp16 a non-finite gradient is the loss scaler's overflow (the scale was too high), unless the loss itself
+        // is non-finite; without a scaler any non-finite value means the step is broken.
+        var nonFinite = totalTargets > 0 && (!double.IsFinite(loss) || (scaler is null && result.Skipped));
         return new StepMetrics(step, loss, learningRate, result.GradNorm, totalTargets, tokens, started.Elapsed.TotalSeconds, epoch, result.Skipped)
         {
             Samples = samples,
+            NonFinite = nonFinite,
+            Overflow = totalTargets > 0 && scaler is not null && result.Skipped && !nonFinite,
         };
     }
 

@@ -11,11 +11,15 @@ public sealed record TrainerParts(
     TrainingPlan Plan,
     ILrSchedule Schedule,
     MicroBatchSource Batches,
-    StepRunner Steps,
+    IStepRunner Steps,
     Func<EvalResult>? Evaluate,
     ICheckpointStore Checkpoints,
     IReadOnlyList<ITrainerCallback> Callbacks,
-    double FlopsPerToken);
+    double FlopsPerToken)
+{
+    /// <summary>SIGTERM / SIGINT: checked after every step (and its evaluation and save), so those complete first.</summary>
+    public StopSignal Stop { get; init; } = StopSignal.None;
+}
 
 /// <summary>
 /// The training loop: for each optimizer step, fetch its micro-batches, run the step, then let the
@@ -37,6 +41,9 @@ public sealed class Trainer(TrainerParts parts)
         long runTokens = 0, runSamples = 0;
         double runLossSum = 0;
         var runSteps = 0;
+        var skips = new SkipCounter(_args.MaxSkippedSteps);
+        if (state.GlobalStep >= _plan.TotalSteps && FinalModelIsAt(state.GlobalStep))
+            return Summary(clock, 0, 0, 0, 0, skips) with { AlreadyComplete = true };
         Notify(c => c.OnTrainBegin(_plan, state.GlobalStep));
         for (var step = state.GlobalStep; step < _plan.TotalSteps; step++)
         {
@@ -66,19 +73,43 @@ public sealed class Trainer(TrainerParts parts)
             }
             window.Add(metrics);
             Notify(c => c.OnStepEnd(metrics));
+            skips.Add(metrics, () => CheckpointStore.Latest(_args.OutputDir, removeStale: false));
             var epochEnded = state.GlobalStep % _plan.StepsPerEpoch == 0 || state.GlobalStep == _plan.TotalSteps;
             if (IsDue(state.GlobalStep, logEvery) || state.GlobalStep == _plan.TotalSteps)
                 Record(state, window.Flush(state));
             if (IsDue(state.GlobalStep, evalEvery) || (epochEnded && _args.EvalStrategy == "epoch"))
                 RunEvaluation(state);
+            string? saved = null;
             if (IsDue(state.GlobalStep, saveEvery) || (epochEnded && _args.SaveStrategy == "epoch"))
-                SaveCheckpoint(state);
+                saved = SaveCheckpoint(state);
+            if (state.GlobalStep < _plan.TotalSteps && parts.Stop.Agreed() is var signal and not 0)
+            {
+                return Summary(clock, runLossSum, runSteps, runSamples, runTokens, skips) with
+                {
+                    StoppedBySignal = signal, StopCheckpoint = saved ?? SaveCheckpoint(state),
+                };
+            }
         }
-        var summary = new TrainSummary(runSteps > 0 ? runLossSum / runSteps : double.NaN, clock.Elapsed.TotalSeconds,
-            runSamples, runTokens, runSteps, Memory.PeakRssBytes(), _args.OutputDir);
+        var summary = Summary(clock, runLossSum, runSteps, runSamples, runTokens, skips);
         parts.Checkpoints.SaveFinal(state, summary);
         Notify(c => c.OnTrainEnd(summary));
         return summary;
+    }
+
+    private TrainSummary Summary(Stopwatch clock, double lossSum, int steps, long samples, long tokens, SkipCounter skips) =>
+        new(steps > 0 ? lossSum / steps : double.NaN, clock.Elapsed.TotalSeconds, samples, tokens, steps, Memory.PeakRssBytes(), _args.OutputDir)
+        {
+            SkippedSteps = skips.Total, OverflowSteps = skips.Overflows,
+        };
+
+    /// <summary>
+    /// Whether output_dir's final trainer_state.json is of <paramref name="step"/>: a rerun of a finished run then has
+    /// nothing to do and leaves the folder alone (without it, the final save was cut short and is redone).
+    /// </summary>
+    private bool FinalModelIsAt(int step)
+    {
+        var path = Path.Combine(_args.OutputDir, "trainer_state.json");
+        return File.Exists(path) && TrainerState.FromFile(path).GlobalStep >= step;
     }
 
     /// <summary>HF's rule: a value below 1 is a fraction of the total steps.</summary>
@@ -91,13 +122,14 @@ public sealed class Trainer(TrainerParts parts)
     /// As HF's _save_checkpoint: best_model_checkpoint names a checkpoint only once one exists for the best evaluation's
     /// step, so it never points at a folder that was not written.
     /// </summary>
-    private void SaveCheckpoint(TrainerState state)
+    private string SaveCheckpoint(TrainerState state)
     {
         if (state.BestGlobalStep == state.GlobalStep)
             state.BestModelCheckpoint = Path.Combine(_args.OutputDir, $"checkpoint-{state.GlobalStep}");
         var staged = parts.Checkpoints.Stage(state.GlobalStep, state);
         var saved = parts.Checkpoints.Commit(staged, state);
         Notify(c => c.OnSave(saved));
+        return saved;
     }
 
     private void RunEvaluation(TrainerState state)
@@ -146,9 +178,13 @@ public sealed class Trainer(TrainerParts parts)
         private long _tokens;
         private double _seconds;
         private StepMetrics? _last;
+        private int _skipped;
+        private int _overflows;
 
         public void Add(StepMetrics metrics)
         {
+            _skipped += metrics.NonFinite ? 1 : 0;
+            _overflows += metrics.Overflow ? 1 : 0;
             if (double.IsFinite(metrics.Loss))
             {
                 _lossSum += metrics.Loss;
@@ -172,7 +208,14 @@ public sealed class Trainer(TrainerParts parts)
                 ["epoch"] = Math.Round(state.Epoch, 4),
                 ["step"] = state.GlobalStep,
             };
-            (_lossSum, _steps, _tokens, _seconds, _last) = (0, 0, 0, 0, null);
+            if (_skipped > 0)
+            {
+                entry["skipped"] = true;
+                entry["skipped_steps"] = _skipped;
+            }
+            if (_overflows > 0)
+                entry["loss_scale_overflows"] = _overflows;
+            (_lossSum, _steps, _tokens, _seconds, _last, _skipped, _overflows) = (0, 0, 0, 0, null, 0, 0);
             return entry;
         }
     }

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using QwenTune.Configuration;
 using QwenTune.Distributed;
 using QwenTune.Models;
+using QwenTune.IO;
 using QwenTune.Runtime;
 using static TorchSharp.torch;
 
@@ -15,9 +16,10 @@ namespace QwenTune.Training;
 /// </summary>
 public static class TrainingSession
 {
-    public static TrainSummary Run(TrainingRequest request, IReadOnlyList<ITrainerCallback> callbacks, TextWriter log)
+    /// <param name="handleSignals">Stop on SIGTERM / SIGINT with a checkpoint (the CLI); in-process callers leave signals alone.</param>
+    public static TrainSummary Run(TrainingRequest request, IReadOnlyList<ITrainerCallback> callbacks, TextWriter log, bool handleSignals = false)
     {
-        var run = Prepare(request, callbacks, log);
+        var run = Prepare(request, callbacks, log, handleSignals);
         TrainSummary summary;
         try
         {
@@ -36,9 +38,10 @@ public static class TrainingSession
     /// Everything up to the first step; the caller may replace parts (a benchmark, a test's checkpoint store) before
     /// training. Under mpirun or srun each rank calls this: rank 0 alone logs, calls <paramref name="callbacks"/> and writes.
     /// </summary>
-    public static PreparedRun Prepare(TrainingRequest request, IReadOnlyList<ITrainerCallback> callbacks, TextWriter log)
+    public static PreparedRun Prepare(TrainingRequest request, IReadOnlyList<ITrainerCallback> callbacks, TextWriter log, bool handleSignals = false)
     {
         var training = request.Training;
+        TrainingChecks.Validate(request);
         var distributed = DistributedEnvironment.Detect();
         var environment = ComputeEnvironment.Resolve(request.Model.Device, training.Bf16, training.Fp16, training.TorchThreads, distributed);
         var collectives = Collectives.Create(distributed, environment.Device, log);
@@ -47,7 +50,25 @@ public static class TrainingSession
         log.WriteLine(environment.Describe());
         // On failure the collectives are not finalized: MPI_Finalize waits for ranks that may be blocked in a collective
         // this rank will never join. The process exits non-zero instead, and mpirun ends the whole job.
-        return Prepare(request, callbacks, log, environment, collectives);
+        // Only rank 0 writes into output_dir, so it alone holds the folder's lock; it is taken before anything there is
+        // read or cleaned, and released when the run ends, however it ends.
+        if (collectives.Rank == 0)
+            CheckpointStore.EnsureWritable(training.OutputDir);
+        var runLock = collectives.Rank == 0 ? RunLock.Acquire(training.OutputDir, log) : null;
+        try
+        {
+            var run = Prepare(request, callbacks, log, environment, collectives);
+            return run with
+            {
+                Parts = run.Parts with { Stop = handleSignals ? StopSignal.Listen(log, collectives) : StopSignal.None },
+                Lock = runLock,
+            };
+        }
+        catch
+        {
+            runLock?.Dispose();
+            throw;
+        }
     }
 
     private static PreparedRun Prepare(TrainingRequest request, IReadOnlyList<ITrainerCallback> callbacks, TextWriter log,
@@ -71,8 +92,6 @@ public static class TrainingSession
 
         manual_seed(training.Seed);
         var resumeFrom = FindResumePoint(training, removeStale: collectives.Rank == 0);
-        if (collectives.Rank == 0)
-            CheckpointStore.EnsureWritable(training.OutputDir);
 
         var model = ModelSetup.Create(request, environment, log, collectives.Rank);
         var data = DataSetup.Load(request.Data, training, model.Loaded, log);
@@ -86,9 +105,11 @@ public static class TrainingSession
             log.WriteLine($"DeepSpeed config {deepSpeed.Path}: ZeRO stage {deepSpeed.ZeroStage}; one process, so nothing is sharded.");
         var scaler = LossScalers.For(training.Fp16, deepSpeed);
         var store = new CheckpointStore(collectives, training.OutputDir, model.Writer(request.Model.MaxShardSize), updater,
-            model.Model.Model.RandomGenerator, scaler, training.SaveTotalLimit, ArgumentsJson(request));
+            model.Model.Model.RandomGenerator, scaler, training.SaveTotalLimit, ArgumentsJson(request, collectives.WorldSize));
 
         var plan = TrainingPlan.For(data.Train.Count, training, collectives.WorldSize);
+        if (resumeFrom is not null)
+            TrainingChecks.CompareWithCheckpoint(resumeFrom, ArgumentsJson(request, collectives.WorldSize), training.AllowResumeChanges, log);
         var state = resumeFrom is null ? NewState(plan, training) : store.Restore(resumeFrom);
         if (resumeFrom is not null)
             log.WriteLine($"Resumed from {resumeFrom} at step {state.GlobalStep}.");
@@ -130,9 +151,10 @@ public static class TrainingSession
         TrainBatchSize = training.PerDeviceTrainBatchSize,
     };
 
-    private static JsonObject ArgumentsJson(TrainingRequest request)
+    /// <summary>training_args.json: every flag's value, and the number of ranks (HF's world_size), which with the batch flags makes the global batch.</summary>
+    private static JsonObject ArgumentsJson(TrainingRequest request, int worldSize)
     {
-        var json = new JsonObject();
+        var json = new JsonObject { ["world_size"] = worldSize };
         foreach (object group in new object[] { request.Model, request.Data, request.Training, request.Lora })
         {
             foreach (var property in group.GetType().GetProperties())

@@ -22,6 +22,49 @@ internal static class MpiRun
     public static Process Start(int ranks, params string[] cliArgs) =>
         Process.Start(StartInfo(Path.Combine(AppContext.BaseDirectory, "QwenTune.Cli.dll"), ranks, cliArgs))!;
 
+    /// <summary>How to start the test host (tests/QwenTune.TestHost) as <paramref name="ranks"/> ranks.</summary>
+    public static ProcessStartInfo TestHostStartInfo(int ranks, params string[] args) =>
+        StartInfo(Path.Combine(AppContext.BaseDirectory, "QwenTune.TestHost.dll"), ranks, args);
+
+    /// <summary>The pid of rank <paramref name="rank"/> among the processes mpirun (pid <paramref name="mpirun"/>) started (Linux /proc).</summary>
+    public static int RankPid(int mpirun, int rank)
+    {
+        foreach (var folder in Directory.GetDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(folder), out var pid) || !DescendsFrom(pid, mpirun))
+                continue;
+            try
+            {
+                if (File.ReadAllText(Path.Combine(folder, "environ")).Split('\0').Contains($"OMPI_COMM_WORLD_RANK={rank}"))
+                    return pid;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+        }
+        throw new InvalidOperationException($"no rank {rank} under mpirun {mpirun}");
+    }
+
+    private static bool DescendsFrom(int pid, int ancestor)
+    {
+        for (var depth = 0; depth < 8 && pid > 1; depth++)
+        {
+            try
+            {
+                // /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces, so read after the last ')'.
+                var stat = File.ReadAllText($"/proc/{pid}/stat");
+                pid = int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return false;
+            }
+            if (pid == ancestor)
+                return true;
+        }
+        return false;
+    }
+
     private static ProcessStartInfo StartInfo(string dll, int ranks, IEnumerable<string> args)
     {
         var info = new ProcessStartInfo(FindMpirun())
