@@ -43,6 +43,8 @@ public static class TrainingSession
         var collectives = Collectives.Create(distributed, environment.Device, log);
         if (collectives.Rank != 0)
             (log, callbacks) = (TextWriter.Null, []);
+        if (!environment.IsCuda && Planning.FitCheck.Warning(request, collectives.WorldSize, distributed.LocalWorldSize, Memory.AvailableBytes()) is { } tooLarge)
+            log.WriteLine(tooLarge);
         // On failure the collectives are not finalized: MPI_Finalize waits for ranks that may be blocked in a collective
         // this rank will never join. The process exits non-zero instead, and mpirun ends the whole job.
         return Prepare(request, callbacks, log, environment, collectives);
