@@ -14,7 +14,7 @@ namespace QwenTune.Bench;
 
 /// <summary>
 /// `qwentune estimate` against real training steps: for full, LoRA and Q-LoRA, each with and without gradient
-/// checkpointing, a child process loads the same random float32 model (hidden 512, 6 layers, SwiGLU 1536, vocab 16384),
+/// checkpointing, a child process loads the same random float32 model (hidden 256, 4 layers, SwiGLU 768, vocab 8192, tied),
 /// prepares it as `train` does (ModelSetup, OptimizerSetup, StepRunner) and runs steps on one full-length sequence. Its
 /// peak RSS growth over the RSS before loading is set beside the estimate's peak, and its median step time beside the
 /// FLOP estimate at the GEMM rate measured here.
