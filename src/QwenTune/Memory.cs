@@ -33,11 +33,16 @@ public static partial class Memory
     /// <summary>Current resident set size (VmRSS) in bytes.</summary>
     public static long CurrentRssBytes() => ReadStatusKilobytes("VmRSS:") * 1024;
 
-    private static long ReadStatusKilobytes(string key)
+    /// <summary>Memory the kernel can give new allocations without swapping (MemAvailable), in bytes; 0 where /proc is unavailable.</summary>
+    public static long AvailableBytes() => ReadKilobytes("/proc/meminfo", "MemAvailable:") * 1024;
+
+    private static long ReadStatusKilobytes(string key) => ReadKilobytes("/proc/self/status", key);
+
+    private static long ReadKilobytes(string file, string key)
     {
         try
         {
-            foreach (var line in File.ReadLines("/proc/self/status"))
+            foreach (var line in File.ReadLines(file))
             {
                 if (line.StartsWith(key, StringComparison.Ordinal))
                     return long.Parse(line[key.Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);

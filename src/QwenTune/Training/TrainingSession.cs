@@ -48,6 +48,8 @@ public static class TrainingSession
         if (collectives.Rank != 0)
             (log, callbacks) = (TextWriter.Null, []);
         log.WriteLine(environment.Describe());
+        if (!environment.IsCuda && Planning.FitCheck.Warning(request, collectives.WorldSize, distributed.LocalWorldSize, Memory.AvailableBytes()) is { } tooLarge)
+            log.WriteLine(tooLarge);
         // On failure the collectives are not finalized: MPI_Finalize waits for ranks that may be blocked in a collective
         // this rank will never join. The process exits non-zero instead, and mpirun ends the whole job.
         // Only rank 0 writes into output_dir, so it alone holds the folder's lock; it is taken before anything there is

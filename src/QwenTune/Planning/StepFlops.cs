@@ -1,0 +1,35 @@
+namespace QwenTune.Planning;
+
+/// <summary>
+/// Floating-point operations of one micro-batch's forward and backward. A matrix product costs 2 per weight and token
+/// forward, 2 for the input gradient and 2 for the weight gradient (HF's 6 x parameters x tokens when everything
+/// trains; a frozen base skips the weight gradient); checkpointing runs each layer's forward twice; the fused loss head
+/// recomputes its logits in backward (8 instead of 6). Causal attention costs 2 x T^2 x Q per sample and layer forward
+/// (QK^T and PV over the lower triangle) and twice that backward.
+/// </summary>
+public sealed record StepFlops(double Layers, double Attention, double Head)
+{
+    public double Total => Layers + Attention + Head;
+
+    public static StepFlops For(TrainingShape shape)
+    {
+        var counts = new ParameterCounts(shape.Config);
+        var layers = shape.Config.NumHiddenLayers;
+        double tokens = shape.Tokens;
+        var recompute = shape.GradientCheckpointing || shape.ZeroStage == 3 ? 2 : 0;
+        double layerMatmul;
+        if (shape.BaseTrains)
+        {
+            layerMatmul = (6 + recompute) * layers * counts.LayerProjectionWeights;
+        }
+        else
+        {
+            var adapters = layers * counts.LoraPerLayer(shape.LoraTargets, shape.LoraRank);
+            layerMatmul = (4 + recompute) * layers * counts.LayerProjectionWeights + (6 + recompute) * adapters;
+        }
+        double q = (double)shape.Config.NumAttentionHeads * shape.Config.HeadDim;
+        var attentionForward = 2.0 * shape.MicroBatchSize * shape.SequenceLength * (double)shape.SequenceLength * q * layers;
+        var head = (shape.BaseTrains ? 8 : 6) * (double)counts.Embedding * tokens;
+        return new StepFlops(layerMatmul * tokens, attentionForward * (3 + recompute / 2), head);
+    }
+}
