@@ -6,7 +6,7 @@ internal static class Program
 {
     private static readonly ICommand[] Commands =
     [
-        new TrainCommand(), new EvalCommand(), new RenderCommand(), new TokenizeCommand(), new MergeCommand(), new InitCommand(),
+        new TrainCommand(), new EvalCommand(), new RenderCommand(), new TokenizeCommand(), new MergeCommand(), new InitCommand(), new PlotCommand(),
     ];
 
     private static int Main(string[] args)

@@ -19,6 +19,8 @@ internal static class CommandRunner
                 Console.Out.Write(parser.Help($"usage: qwentune {command.Name} [--flag value ...]\n{command.Summary}"));
                 return 0;
             }
+            if (command.PositionalFlag is { } positional && args.Count > 0 && !args[0].StartsWith("--", StringComparison.Ordinal))
+                args = ["--" + positional, .. args];
             ParsedArguments parsed;
             try
             {

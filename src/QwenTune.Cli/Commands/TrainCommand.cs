@@ -1,4 +1,5 @@
 using QwenTune.Configuration;
+using QwenTune.Reporting;
 using QwenTune.Training;
 
 namespace QwenTune.Cli.Commands;
@@ -19,8 +20,9 @@ internal sealed class TrainCommand : ICommand
     public int Run(ParsedArguments arguments)
     {
         var request = TrainingRequest.From(arguments);
-        var live = !request.Training.DisableTqdm && !Console.IsErrorRedirected && Environment.GetEnvironmentVariable("TERM") is not (null or "dumb");
-        TrainingSession.Run(request, [new ConsoleProgress(live)], Console.Error);
+        var live = ConsoleProgress.IsLive(request.Training.DisableTqdm, Console.IsErrorRedirected, Environment.GetEnvironmentVariable("TERM"));
+        var plotTitle = request.Training.RunName ?? request.Training.OutputDir;
+        TrainingSession.Run(request, [new ConsoleProgress(live), new LossPlotCallback(request.Training.OutputDir, plotTitle, Console.Error)], Console.Error);
         return 0;
     }
 }

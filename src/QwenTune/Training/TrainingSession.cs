@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using QwenTune.Configuration;
 using QwenTune.Distributed;
+using QwenTune.Reporting;
 using QwenTune.Runtime;
 using static TorchSharp.torch;
 
@@ -56,8 +57,14 @@ public static class TrainingSession
         deepSpeed?.Validate(training, collectives.WorldSize);
         foreach (var warning in deepSpeed?.Warnings() ?? [])
             log.WriteLine($"DeepSpeed config {deepSpeed!.Path}: {warning}");
-        if (training.ReportTo.Any(r => r is not ("none" or "")))
-            log.WriteLine($"report_to {string.Join(",", training.ReportTo)}: not available here; metrics go to stdout and trainer_state.json.");
+        var tensorBoard = ReportTargets.WantsTensorBoard(training.ReportTo);
+        BestModelMetric.From(training);
+        if (training.MetricForBestModel is { } metric && !metric.EndsWith("loss", StringComparison.Ordinal) && training.GreaterIsBetter is null)
+            log.WriteLine($"--metric_for_best_model {metric}: greater is better, as HF defaults for a metric not ending in 'loss'; pass --greater_is_better False if lower is better.");
+        if (training.LocalRank != -1)
+            log.WriteLine($"--local_rank {training.LocalRank} is ignored: each rank takes its place from mpirun's or srun's environment (rank {collectives.Rank} of {collectives.WorldSize} here).");
+        if (Tf32Setting.Apply(training.Tf32, environment) is { } tf32Line)
+            log.WriteLine(tf32Line);
         AdamWOptions.VariantFor(training.Optim);   // refuse an unsupported --optim before anything loads
         if (deepSpeed?.ZeroStage == 3 && request.Lora.QLora)
             throw new QwenTuneException(
@@ -81,7 +88,9 @@ public static class TrainingSession
             log.WriteLine($"DeepSpeed config {deepSpeed.Path}: ZeRO stage {deepSpeed.ZeroStage}; one process, so nothing is sharded.");
         var scaler = LossScalers.For(training.Fp16, deepSpeed);
         var store = new CheckpointStore(collectives, training.OutputDir, model.Writer(request.Model.MaxShardSize), updater,
-            model.Model.Model.RandomGenerator, scaler, training.SaveTotalLimit, ArgumentsJson(request));
+            model.Model.Model.RandomGenerator, scaler, training.SaveTotalLimit, ArgumentsJson(request), training.SaveOnlyModel, training.LoadBestModelAtEnd);
+        if (tensorBoard && collectives.Rank == 0)
+            callbacks = [.. callbacks, TensorBoardFor(request, model.Model.Config, log)];
 
         var plan = TrainingPlan.For(data.Train.Count, training, collectives.WorldSize);
         var state = resumeFrom is null ? NewState(plan, training) : store.Restore(resumeFrom);
@@ -103,6 +112,16 @@ public static class TrainingSession
             store, callbacks, model.FlopsPerToken);
         return new PreparedRun(parts, state, data, updater, collectives);
     }
+
+    private static TensorBoardCallback TensorBoardFor(TrainingRequest request, Models.QwenConfig config, TextWriter log)
+    {
+        var training = request.Training;
+        var logDir = training.LoggingDir ?? TensorBoardCallback.DefaultLoggingDir(training.OutputDir, DateTime.Now, Environment.MachineName);
+        log.WriteLine($"TensorBoard event files go to {logDir} (tensorboard --logdir {Path.GetDirectoryName(Path.GetFullPath(logDir))}).");
+        return new TensorBoardCallback(logDir, ArgumentsJson(request), JsonSerializer.Serialize(config, IndentedJson));
+    }
+
+    private static readonly JsonSerializerOptions IndentedJson = new() { WriteIndented = true };
 
     private static string? FindResumePoint(TrainingArguments training, bool removeStale)
     {
