@@ -24,6 +24,8 @@ internal sealed class PlotCommand : ICommand
         var path = Path.Combine(runDir, LossPlot.FileName);
         LossPlot.Write(path, state, source, training.RunName ?? training.OutputDir);
         Console.Error.WriteLine($"Drew {path} from {source} (step {state.GlobalStep} of {state.MaxSteps}).");
+        if (LossPlot.MissingFontsNote is { } note)
+            Console.Error.WriteLine($"Note: {note}");
         return 0;
     }
 }

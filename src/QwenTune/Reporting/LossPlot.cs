@@ -18,10 +18,19 @@ public static class LossPlot
 
     private const string TrainerStateFile = "trainer_state.json";
 
+    /// <summary>
+    /// Null when fonts are installed; else what to do about it. SkiaSharp's build without native dependencies reads fonts
+    /// from /usr/share/fonts itself: a minimal Debian image has none, and the plot is then drawn without text.
+    /// </summary>
+    public static string? MissingFontsNote => SkiaSharp.SKTypeface.Default.GlyphCount > 0
+        ? null
+        : "no fonts are installed, so the plot has no labels (on Debian: apt-get install fonts-dejavu-core).";
+
     public static byte[] Render(LossSeries series, string title)
     {
-        var multiplot = new Multiplot();
-        var loss = multiplot.AddPlot();
+        var loss = new Plot();
+        var multiplot = new Multiplot(loss);
+        loss.Font.Set(Fonts.Sans);
         loss.Title(title);
         loss.YLabel("loss");
         if (series.TrainLoss.Count > 0)
@@ -45,6 +54,7 @@ public static class LossPlot
         loss.ShowLegend(Alignment.UpperRight);
 
         var rate = multiplot.AddPlot();
+        rate.Font.Set(Fonts.Sans);
         rate.XLabel("step");
         rate.YLabel("learning rate");
         if (series.LearningRate.Count > 0)

@@ -15,7 +15,7 @@ public sealed class LossPlotCallback(string outputDir, string title, TextWriter 
         try
         {
             LossPlot.Write(plotPath, TrainerState.FromFile(statePath), statePath, title);
-            log.WriteLine($"Loss plot: {plotPath}");
+            log.WriteLine($"Loss plot: {plotPath}{(LossPlot.MissingFontsNote is { } note ? $" ({note})" : "")}");
         }
         catch (Exception e) when (e is QwenTuneException or IOException or UnauthorizedAccessException or DllNotFoundException or TypeInitializationException)
         {

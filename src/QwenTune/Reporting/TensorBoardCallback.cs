@@ -34,7 +34,7 @@ public sealed class TensorBoardCallback(string logDir, JsonObject arguments, str
     public void OnLog(JsonObject entry)
     {
         _writer ??= new TensorBoardEventWriter(logDir, clock);
-        var step = entry["step"] is JsonValue s && s.TryGetValue<long>(out var logged) ? logged : 0;
+        var step = entry["step"] is JsonValue s && long.TryParse(s.ToJsonString(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var logged) ? logged : 0;
         foreach (var (key, value) in entry)
         {
             // HF's Trainer adds "step" to the log_history row, not to the logs its callbacks receive.
