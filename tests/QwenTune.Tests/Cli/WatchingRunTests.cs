@@ -10,10 +10,10 @@ public sealed class WatchingRunTests
     [Fact]
     public void Train_draws_the_loss_plot_and_plot_redraws_it_or_says_what_is_wrong()
     {
-        using var fixture = new TrainingFixture();
+        using var fixture = new TrainingFixture(samples: 4);
         var output = fixture.Output("run");
-        var (code, _, stderr) = CliProcess.Run(["train", .. TrainingRuns.Common(fixture, output), "--max_steps", "4",
-            "--eval_data_path", fixture.DataPath, "--eval_strategy", "steps", "--eval_steps", "2", "--run_name", "watch"], null, null);
+        var (code, _, stderr) = CliProcess.Run(["train", .. TrainingRuns.Common(fixture, output), "--max_steps", "2",
+            "--eval_data_path", fixture.DataPath, "--eval_strategy", "steps", "--eval_steps", "1", "--run_name", "watch"], null, null);
         Assert.True(code == 0, stderr);
         var png = Path.Combine(output, "training_loss.png");
         Assert.Contains($"Loss plot: {png}", stderr);
@@ -23,11 +23,11 @@ public sealed class WatchingRunTests
         File.Delete(png);
         (code, _, stderr) = CliProcess.Run("plot", output);
         Assert.True(code == 0, stderr);
-        Assert.Contains("(step 4 of 4)", stderr);
+        Assert.Contains("(step 2 of 2)", stderr);
         Assert.Equal((1000, 800), (PngDecoder.Decode(File.ReadAllBytes(png)).Width, PngDecoder.Decode(File.ReadAllBytes(png)).Height));
 
         var state = Path.Combine(output, "trainer_state.json");
-        File.WriteAllText(state, "{\"global_step\": 4, \"log_history\": [ ");
+        File.WriteAllText(state, "{\"global_step\": 2, \"log_history\": [ ");
         (code, _, stderr) = CliProcess.Run("plot", output);
         Assert.Equal(1, code);
         Assert.Contains($"{state}: unreadable trainer state", stderr);
