@@ -171,7 +171,7 @@ public sealed class CheckpointStore(
             throw new QwenTuneException($"{checkpoint}: not a checkpoint folder ({TrainerStateFile} missing).");
         if (!File.Exists(Path.Combine(checkpoint, OptimizerFile)))
             throw new QwenTuneException(
-                $"{checkpoint}: no {OptimizerFile} or {RngFile}, as a checkpoint saved with --save_only_model has not; it cannot be resumed. " +
+                $"{checkpoint} has no {OptimizerFile} (a checkpoint saved with --save_only_model has none), so training cannot resume from it. " +
                 "Start afresh with --overwrite_output_dir True, or start from its weights with --model_name_or_path (full) or --lora_weight_path (LoRA).");
         var state = TrainerState.FromFile(statePath);
         modelWriter.ReadModel(checkpoint);

@@ -8,6 +8,10 @@ public sealed record PreparedRun(TrainerParts Parts, TrainerState StartState, Da
     public TrainSummary Train(TextWriter log)
     {
         var summary = new Trainer(Parts).Train(StartState);
+        if (Parts.Args.LoadBestModelAtEnd)
+            log.WriteLine(StartState.BestModelCheckpoint is { } best
+                ? $"--load_best_model_at_end: the final model holds the weights of {best} (best_metric {StartState.BestMetric})."
+                : "--load_best_model_at_end: no checkpoint was saved at an evaluation, so the final model is the last step's.");
         if (Data.Train.DroppedWithoutTargets > 0)
             log.WriteLine($"{Data.Train.DroppedWithoutTargets} sample(s) had no target token left after truncation and were skipped.");
         return summary;

@@ -58,6 +58,8 @@ public static class TrainingSession
         foreach (var warning in deepSpeed?.Warnings() ?? [])
             log.WriteLine($"DeepSpeed config {deepSpeed!.Path}: {warning}");
         var tensorBoard = ReportTargets.WantsTensorBoard(training.ReportTo);
+        if (training.LoggingDir is not null && !tensorBoard)
+            log.WriteLine("--logging_dir is where TensorBoard event files go; nothing is written there without --report_to tensorboard.");
         BestModelMetric.From(training);
         if (training.MetricForBestModel is { } metric && !metric.EndsWith("loss", StringComparison.Ordinal) && training.GreaterIsBetter is null)
             log.WriteLine($"--metric_for_best_model {metric}: greater is better, as HF defaults for a metric not ending in 'loss'; pass --greater_is_better False if lower is better.");
@@ -155,6 +157,7 @@ public static class TrainingSession
                     json[option.Name] = JsonSerializer.SerializeToNode(property.GetValue(group));
             }
         }
+        json["run_name"] ??= request.Training.OutputDir;   // HF's default
         return json;
     }
 }
