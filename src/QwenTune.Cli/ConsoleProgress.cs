@@ -15,6 +15,10 @@ internal sealed class ConsoleProgress(bool live) : ITrainerCallback
     private readonly System.Diagnostics.Stopwatch _clock = new();
     private double _lastLoss = double.NaN;
 
+    /// <summary>A live bar only on a terminal that can redraw a line, and not with --disable_tqdm (plain lines then).</summary>
+    public static bool IsLive(bool disableTqdm, bool errorRedirected, string? term) =>
+        !disableTqdm && !errorRedirected && term is not (null or "dumb");
+
     public void OnTrainBegin(TrainingPlan plan, int startStep)
     {
         _plan = plan;

@@ -7,7 +7,7 @@ internal static class Program
     private static readonly ICommand[] Commands =
     [
         new TrainCommand(), new EvalCommand(), new RenderCommand(), new TokenizeCommand(), new MergeCommand(), new InitCommand(),
-        new ChatCommand(), new GenerateCommand(), new EstimateCommand(),
+        new ChatCommand(), new GenerateCommand(), new EstimateCommand(), new PlotCommand(),
     ];
 
     private static int Main(string[] args)

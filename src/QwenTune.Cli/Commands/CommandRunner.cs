@@ -16,9 +16,12 @@ internal static class CommandRunner
             var parser = new HfArgumentParser(command.ArgumentGroups, command.Flags, name => ExplainUnknown(command, name, allCommands));
             if (args.Contains("--help") || args.Contains("-h"))
             {
-                Console.Out.Write(parser.Help($"usage: qwentune {command.Name} [--flag value ...]\n{command.Summary}"));
+                var bare = command.PositionalFlag is { } flag ? $" [{flag.ToUpperInvariant()}]" : "";
+                Console.Out.Write(parser.Help($"usage: qwentune {command.Name}{bare} [--flag value ...]\n{command.Summary}"));
                 return 0;
             }
+            if (command.PositionalFlag is { } positional && args.Count > 0 && !args[0].StartsWith("--", StringComparison.Ordinal))
+                args = ["--" + positional, .. args];
             ParsedArguments parsed;
             try
             {

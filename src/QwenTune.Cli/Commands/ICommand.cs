@@ -15,5 +15,8 @@ internal interface ICommand
     /// <summary>The flags of <see cref="ArgumentGroups"/> this command uses; null for all of them. Any other flag is refused.</summary>
     IReadOnlySet<string>? Flags => null;
 
+    /// <summary>The flag a leading bare argument stands for (`qwentune plot DIR` is `--output_dir DIR`); null for none.</summary>
+    string? PositionalFlag => null;
+
     int Run(ParsedArguments arguments);
 }

@@ -1,4 +1,5 @@
 using QwenTune.Configuration;
+using QwenTune.Reporting;
 using QwenTune.Training;
 
 namespace QwenTune.Cli.Commands;
@@ -19,7 +20,9 @@ internal sealed class TrainCommand : ICommand
     public int Run(ParsedArguments arguments)
     {
         var request = TrainingRequest.From(arguments);
-        var live = !request.Training.DisableTqdm && !Console.IsErrorRedirected && Environment.GetEnvironmentVariable("TERM") is not (null or "dumb");
-        return TrainingSession.Run(request, [new ConsoleProgress(live)], Console.Error, handleSignals: true).ExitCode;
+        var live = ConsoleProgress.IsLive(request.Training.DisableTqdm, Console.IsErrorRedirected, Environment.GetEnvironmentVariable("TERM"));
+        var plotTitle = request.Training.RunName ?? request.Training.OutputDir;
+        ITrainerCallback[] callbacks = [new ConsoleProgress(live), new LossPlotCallback(request.Training.OutputDir, plotTitle, Console.Error)];
+        return TrainingSession.Run(request, callbacks, Console.Error, handleSignals: true).ExitCode;
     }
 }

@@ -7,7 +7,8 @@ namespace QwenTune.Configuration;
 /// <summary>
 /// Binds `--flag value` arguments to immutable arguments records, the way Hugging Face's HfArgumentParser
 /// binds dataclasses: `--x value`, `--x=value`, booleans as `--x True|False` or a bare `--x`, lists as
-/// `--x a b c` or `--x a,b,c`; a repeated flag's last value wins. Unknown flags fail with the closest valid name.
+/// `--x a b c` or `--x a,b,c`; a repeated flag's last value wins. Unknown flags fail with the closest valid name, and HF
+/// TrainingArguments that are not taken here with the reason (<see cref="UnsupportedHfArguments"/>).
 /// </summary>
 public sealed class HfArgumentParser
 {
@@ -71,7 +72,8 @@ public sealed class HfArgumentParser
             }
             name = name.Replace('-', '_');
             if (!_options.TryGetValue(name, out var target))
-                throw new QwenTuneException(_explainUnknown?.Invoke(name) ?? $"unknown option --{name}{Suggestion(name)}; run with --help for the list.");
+                throw new QwenTuneException(_explainUnknown?.Invoke(name) ?? UnsupportedHfArguments.Explain(name)
+                    ?? $"unknown option --{name}{Suggestion(name)}; run with --help for the list.");
             given.Add(target.Option.Name);
             // As with argparse (and so Hugging Face), a repeated flag's last value wins.
             var values = new List<string>();

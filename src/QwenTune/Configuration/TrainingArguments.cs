@@ -83,7 +83,7 @@ public sealed record TrainingArguments
     [Option("gradient_checkpointing", "Recompute each decoder layer in backward to save activation memory.")]
     public bool GradientCheckpointing { get; init; }
 
-    [Option("report_to", "Experiment trackers; QwenTune logs to the console and trainer_state.json only.")]
+    [Option("report_to", "Experiment trackers: tensorboard (event files in logging_dir), all (= tensorboard), none; wandb and other services are refused with the reason.")]
     public IReadOnlyList<string> ReportTo { get; init; } = ["none"];
 
     [Option("resume_from_checkpoint", "Resume from this checkpoint folder (else the newest checkpoint-* in output_dir).")]
@@ -109,4 +109,34 @@ public sealed record TrainingArguments
 
     [Option("torch_threads", "CPU threads for libtorch (default: all cores).")]
     public int? TorchThreads { get; init; }
+
+    [Option("logging_dir", "TensorBoard event folder (default: output_dir/runs/<Mon><DD>_<HH-MM-SS>_<host>, as HF).")]
+    public string? LoggingDir { get; init; }
+
+    [Option("logging_first_step", "Also log the first optimizer step.")]
+    public bool LoggingFirstStep { get; init; }
+
+    [Option("run_name", "A name for the run: titles the loss plot and is recorded with the arguments (default: output_dir).")]
+    public string? RunName { get; init; }
+
+    [Option("save_only_model", "Checkpoints hold the model (or adapter) only, no optimizer, scheduler or RNG state: smaller, but they cannot be resumed.")]
+    public bool SaveOnlyModel { get; init; }
+
+    [Option("load_best_model_at_end", "Write the best checkpoint's weights (by metric_for_best_model) as the final model; eval_strategy and save_strategy must match.")]
+    public bool LoadBestModelAtEnd { get; init; }
+
+    [Option("metric_for_best_model", "The evaluation metric that picks the best checkpoint: loss or perplexity (default: loss).")]
+    public string? MetricForBestModel { get; init; }
+
+    [Option("greater_is_better", "Whether a larger metric_for_best_model is better (default: False for a metric ending in loss, else True, as HF).")]
+    public bool? GreaterIsBetter { get; init; }
+
+    [Option("dataloader_num_workers", "Threads that tokenize the data before training (0: the main thread alone).")]
+    public int DataloaderNumWorkers { get; init; }
+
+    [Option("tf32", "Allow TF32 matrix products on CUDA (Ampere and newer); a no-op on CPU.")]
+    public bool? Tf32 { get; init; }
+
+    [Option("local_rank", "Accepted for torch.distributed.launch scripts and ignored: ranks come from mpirun's or srun's environment.")]
+    public int LocalRank { get; init; } = -1;
 }

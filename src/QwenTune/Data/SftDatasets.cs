@@ -2,21 +2,42 @@ using System.Text;
 
 namespace QwenTune.Data;
 
-/// <summary>All samples featurized up front; those left without a target token are dropped and counted.</summary>
+/// <summary>
+/// All samples featurized up front, on <c>workers</c> threads when more than one (HF's dataloader_num_workers; 0 or 1:
+/// this thread alone), in the data's order either way; those left without a target token are dropped and counted.
+/// </summary>
 public sealed class EagerSftDataset : ISftDataset
 {
     private readonly List<SftExample> _examples;
 
-    public EagerSftDataset(IReadOnlyList<ChatSample> samples, SftFeaturizer featurizer)
+    public EagerSftDataset(IReadOnlyList<ChatSample> samples, SftFeaturizer featurizer, int workers = 0)
     {
-        _examples = new List<SftExample>(samples.Count);
-        foreach (var sample in samples)
+        var featurized = new SftExample?[samples.Count];
+        if (workers > 1)
         {
-            if (featurizer.Featurize(sample) is { } example)
-                _examples.Add(example);
-            else
-                DroppedWithoutTargets++;
+            // The first bad sample in the data's order is the one reported, as without workers.
+            var failures = new QwenTuneException?[samples.Count];
+            Parallel.For(0, samples.Count, new ParallelOptions { MaxDegreeOfParallelism = workers }, i =>
+            {
+                try
+                {
+                    featurized[i] = featurizer.Featurize(samples[i]);
+                }
+                catch (QwenTuneException e)
+                {
+                    failures[i] = e;
+                }
+            });
+            if (failures.FirstOrDefault(f => f is not null) is { } failure)
+                throw failure;
         }
+        else
+        {
+            for (var i = 0; i < samples.Count; i++)
+                featurized[i] = featurizer.Featurize(samples[i]);
+        }
+        _examples = featurized.OfType<SftExample>().ToList();
+        DroppedWithoutTargets = samples.Count - _examples.Count;
         if (_examples.Count == 0)
             throw new QwenTuneException($"no sample keeps a target token after truncation ({DroppedWithoutTargets} dropped); raise --model_max_length.");
     }

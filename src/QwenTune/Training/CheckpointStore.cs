@@ -24,6 +24,8 @@ public interface IModelWriter
 /// In a data-parallel job every rank calls every method (the sharded state is gathered collectively) and rank 0
 /// alone writes: a checkpoint of W ranks is the same consolidated folder as one process's, plus each rank's RNG state,
 /// so a run can resume on any number of ranks.
+/// With <paramref name="saveOnlyModel"/> (HF's save_only_model) a checkpoint holds the model, trainer state and arguments
+/// only, and cannot be resumed. With <paramref name="loadBestModelAtEnd"/> the final model is the best checkpoint's.
 /// </summary>
 public sealed class CheckpointStore(
     ICollectives collectives,
@@ -33,7 +35,9 @@ public sealed class CheckpointStore(
     Generator? modelGenerator,
     ILossScaler? scaler,
     int? saveTotalLimit,
-    JsonObject trainingArgs) : ICheckpointStore
+    JsonObject trainingArgs,
+    bool saveOnlyModel = false,
+    bool loadBestModelAtEnd = false) : ICheckpointStore
 {
     public const string Prefix = "checkpoint-";
     private const string TemporaryPrefix = ".tmp-checkpoint-";
@@ -79,8 +83,8 @@ public sealed class CheckpointStore(
         var final = Path.Combine(outputDir, Prefix + step);
         var temporary = Path.Combine(outputDir, $"{TemporaryPrefix}{step}-{Guid.NewGuid():N}");
         // The collective parts first, on every rank: consolidated optimizer state, every rank's RNG, whole parameters.
-        var optimizerState = updater.StateTensors().ToList();
-        var rngStates = RngStates();
+        var optimizerState = saveOnlyModel ? [] : updater.StateTensors().ToList();
+        var rngStates = saveOnlyModel ? [] : RngStates();
         using var whole = updater.GatherParameters();
         if (!Writes)
             return new StagedCheckpoint(step, temporary, final);
@@ -88,9 +92,12 @@ public sealed class CheckpointStore(
         {
             Directory.CreateDirectory(temporary);
             modelWriter.WriteModel(temporary);
-            WriteOptimizer(temporary, optimizerState);
-            SafeTensorsWriter.Write(Path.Combine(temporary, RngFile), rngStates);
-            AtomicFile.WriteAllText(Path.Combine(temporary, SchedulerFile), new JsonObject { ["last_step"] = step }.ToJsonString() + "\n");
+            if (!saveOnlyModel)
+            {
+                WriteOptimizer(temporary, optimizerState);
+                SafeTensorsWriter.Write(Path.Combine(temporary, RngFile), rngStates);
+                AtomicFile.WriteAllText(Path.Combine(temporary, SchedulerFile), new JsonObject { ["last_step"] = step }.ToJsonString() + "\n");
+            }
             AtomicFile.WriteJson(Path.Combine(temporary, ArgsFile), trainingArgs);
             AtomicFile.WriteAllText(Path.Combine(temporary, TrainerStateFile), state.ToJson() + "\n");
         }
@@ -131,6 +138,9 @@ public sealed class CheckpointStore(
             return;
         try
         {
+            // HF's _load_best_model: the best checkpoint's weights into the (gathered) model, which is then saved as usual.
+            if (loadBestModelAtEnd && state.BestModelCheckpoint is { } best)
+                modelWriter.ReadModel(best);
             modelWriter.WriteModel(outputDir);
             AtomicFile.WriteAllText(Path.Combine(outputDir, TrainerStateFile), state.ToJson() + "\n");
             var results = new JsonObject
@@ -161,6 +171,10 @@ public sealed class CheckpointStore(
         var statePath = Path.Combine(checkpoint, TrainerStateFile);
         if (!File.Exists(statePath))
             throw new QwenTuneException($"{checkpoint}: not a checkpoint folder ({TrainerStateFile} missing).");
+        if (!File.Exists(Path.Combine(checkpoint, OptimizerFile)))
+            throw new QwenTuneException(
+                $"{checkpoint} has no {OptimizerFile} (a checkpoint saved with --save_only_model has none), so training cannot resume from it. " +
+                "Start afresh with --overwrite_output_dir True, or start from its weights with --model_name_or_path (full) or --lora_weight_path (LoRA).");
         var state = TrainerState.FromFile(statePath);
         modelWriter.ReadModel(checkpoint);
         using (var optimizer = SafeTensorsReader.Open(Path.Combine(checkpoint, OptimizerFile)))
@@ -227,6 +241,9 @@ public sealed class CheckpointStore(
             return;
         var checkpoints = Checkpoints(outputDir);
         var best = state.BestModelCheckpoint is null ? null : Path.GetFullPath(state.BestModelCheckpoint);
+        // HF's _rotate_checkpoints: with a limit of 1 and an older best checkpoint, keep the newest too, so the run can resume.
+        if (limit == 1 && best is not null && checkpoints.Count > 0 && Path.GetFullPath(checkpoints[^1].Path) != best)
+            limit = 2;
         var removable = checkpoints.Where(c => Path.GetFullPath(c.Path) != best).ToList();
         var excess = checkpoints.Count - limit;
         foreach (var (path, _) in removable.Take(Math.Max(0, excess)))

@@ -16,12 +16,15 @@ public sealed record DataSetup(ISftDataset Train, IReadOnlyList<SftExample>? Eva
         var records = ChatDataReader.Read(dataPath, data.SkipInvalidRecords);
         if (records.SkippedProblems.Count > 0)
             log.WriteLine($"Skipped {records.SkippedRecords} invalid record(s) of {dataPath} (--skip_invalid_records), e.g. {records.SkippedProblems[0]}");
+        var workers = training.DataloaderNumWorkers;
         ISftDataset train = data.LazyPreprocess
             ? new LazySftDataset(records.Samples, featurizer)
-            : new EagerSftDataset(records.Samples, featurizer);
-        log.WriteLine($"{dataPath}: {records.Samples.Count} conversations{(data.LazyPreprocess ? " (tokenized lazily)" : "")}.");
+            : new EagerSftDataset(records.Samples, featurizer, workers);
+        log.WriteLine($"{dataPath}: {records.Samples.Count} conversations{(data.LazyPreprocess ? " (tokenized lazily)" : workers > 1 ? $" (tokenized on {workers} threads)" : "")}.");
+        if (data.LazyPreprocess && workers > 1)
+            log.WriteLine($"--dataloader_num_workers {workers} tokenizes the evaluation data; with --lazy_preprocess the training data is tokenized as batches need it.");
         var eval = data.EvalDataPath is { } evalPath
-            ? new EagerSftDataset(ChatDataReader.Read(evalPath, data.SkipInvalidRecords).Samples, featurizer).Examples
+            ? new EagerSftDataset(ChatDataReader.Read(evalPath, data.SkipInvalidRecords).Samples, featurizer, workers).Examples
             : null;
         return new DataSetup(train, eval);
     }

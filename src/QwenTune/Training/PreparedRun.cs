@@ -16,6 +16,10 @@ public sealed record PreparedRun(TrainerParts Parts, TrainerState StartState, Da
         if (Data.Train.DroppedWithoutTargets > 0)
             log.WriteLine($"{Data.Train.DroppedWithoutTargets} sample(s) had no target token left after truncation and are skipped.");
         var summary = new Trainer(Parts).Train(StartState);
+        if (Parts.Args.LoadBestModelAtEnd && !summary.AlreadyComplete)
+            log.WriteLine(StartState.BestModelCheckpoint is { } best
+                ? $"--load_best_model_at_end: the final model holds the weights of {best} (best_metric {StartState.BestMetric})."
+                : "--load_best_model_at_end: no checkpoint was saved at an evaluation, so the final model is the last step's.");
         if (summary.AlreadyComplete)
             log.WriteLine($"Nothing to do: the run in {Parts.Args.OutputDir} already reached step {StartState.GlobalStep} of " +
                           $"{Parts.Plan.TotalSteps} and its final model is written; the folder is left as it is. Raise --max_steps " +

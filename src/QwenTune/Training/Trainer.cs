@@ -29,6 +29,7 @@ public sealed class Trainer(TrainerParts parts)
 {
     private readonly TrainingArguments _args = parts.Args;
     private readonly TrainingPlan _plan = parts.Plan;
+    private readonly BestModelMetric _bestMetric = BestModelMetric.From(parts.Args);
 
     public TrainSummary Train(TrainerState state)
     {
@@ -75,7 +76,7 @@ public sealed class Trainer(TrainerParts parts)
             Notify(c => c.OnStepEnd(metrics));
             skips.Add(metrics, () => CheckpointStore.Latest(_args.OutputDir, removeStale: false));
             var epochEnded = state.GlobalStep % _plan.StepsPerEpoch == 0 || state.GlobalStep == _plan.TotalSteps;
-            if (IsDue(state.GlobalStep, logEvery) || state.GlobalStep == _plan.TotalSteps)
+            if (IsDue(state.GlobalStep, logEvery) || state.GlobalStep == _plan.TotalSteps || (state.GlobalStep == 1 && _args.LoggingFirstStep))
                 Record(state, window.Flush(state));
             if (IsDue(state.GlobalStep, evalEvery) || (epochEnded && _args.EvalStrategy == "epoch"))
                 RunEvaluation(state);
@@ -148,9 +149,10 @@ public sealed class Trainer(TrainerParts parts)
             ["epoch"] = state.Epoch,
             ["step"] = state.GlobalStep,
         };
-        if (state.BestMetric is null || result.EvalLoss < state.BestMetric)
+        var metric = (double)entry[_bestMetric.Key]!;
+        if (_bestMetric.Improves(metric, state.BestMetric))
         {
-            state.BestMetric = result.EvalLoss;
+            state.BestMetric = metric;
             state.BestGlobalStep = state.GlobalStep;
         }
         Record(state, entry);

@@ -4,6 +4,7 @@ using QwenTune.Configuration;
 using QwenTune.Distributed;
 using QwenTune.Models;
 using QwenTune.IO;
+using QwenTune.Reporting;
 using QwenTune.Runtime;
 using static TorchSharp.torch;
 
@@ -81,8 +82,16 @@ public static class TrainingSession
         deepSpeed?.Validate(training, collectives.WorldSize);
         foreach (var warning in deepSpeed?.Warnings() ?? [])
             log.WriteLine($"DeepSpeed config {deepSpeed!.Path}: {warning}");
-        if (training.ReportTo.Any(r => r is not ("none" or "")))
-            log.WriteLine($"report_to {string.Join(",", training.ReportTo)}: not available here; metrics go to stdout and trainer_state.json.");
+        var tensorBoard = ReportTargets.WantsTensorBoard(training.ReportTo);
+        if (training.LoggingDir is not null && !tensorBoard)
+            log.WriteLine("--logging_dir is where TensorBoard event files go; nothing is written there without --report_to tensorboard.");
+        BestModelMetric.From(training);
+        if (training.MetricForBestModel is { } metric && !metric.EndsWith("loss", StringComparison.Ordinal) && training.GreaterIsBetter is null)
+            log.WriteLine($"--metric_for_best_model {metric}: greater is better, as HF defaults for a metric not ending in 'loss'; pass --greater_is_better False if lower is better.");
+        if (training.LocalRank != -1)
+            log.WriteLine($"--local_rank {training.LocalRank} is ignored: each rank takes its place from mpirun's or srun's environment (rank {collectives.Rank} of {collectives.WorldSize} here).");
+        if (Tf32Setting.Apply(training.Tf32, environment) is { } tf32Line)
+            log.WriteLine(tf32Line);
         if (environment.Dtype == ScalarType.BFloat16 && !environment.IsCuda && BFloat16Products.WidenOnCpu)
             log.WriteLine($"bf16: this CPU has no AVX512-BF16/AMX, so bf16 products run on float32 GEMMs (same numerics, about 100x faster " +
                 $"than libtorch's fallback; {BFloat16Products.EnvironmentVariable}=native turns this off).");
@@ -107,7 +116,9 @@ public static class TrainingSession
             log.WriteLine($"DeepSpeed config {deepSpeed.Path}: ZeRO stage {deepSpeed.ZeroStage}; one process, so nothing is sharded.");
         var scaler = LossScalers.For(training.Fp16, deepSpeed);
         var store = new CheckpointStore(collectives, training.OutputDir, model.Writer(request.Model.MaxShardSize), updater,
-            model.Model.Model.RandomGenerator, scaler, training.SaveTotalLimit, ArgumentsJson(request, collectives.WorldSize));
+            model.Model.Model.RandomGenerator, scaler, training.SaveTotalLimit, ArgumentsJson(request, collectives.WorldSize), training.SaveOnlyModel, training.LoadBestModelAtEnd);
+        if (tensorBoard && collectives.Rank == 0)
+            callbacks = [.. callbacks, TensorBoardFor(request, model.Model.Config, collectives.WorldSize, log)];
 
         var plan = TrainingPlan.For(data.Train.Count, training, collectives.WorldSize);
         if (resumeFrom is not null)
@@ -131,6 +142,16 @@ public static class TrainingSession
             store, callbacks, model.FlopsPerToken);
         return new PreparedRun(parts, state, data, updater, collectives);
     }
+
+    private static TensorBoardCallback TensorBoardFor(TrainingRequest request, Models.QwenConfig config, int worldSize, TextWriter log)
+    {
+        var training = request.Training;
+        var logDir = training.LoggingDir ?? TensorBoardCallback.DefaultLoggingDir(training.OutputDir, DateTime.Now, Environment.MachineName);
+        log.WriteLine($"TensorBoard event files go to {logDir} (tensorboard --logdir {Path.GetDirectoryName(Path.GetFullPath(logDir))}).");
+        return new TensorBoardCallback(logDir, ArgumentsJson(request, worldSize), JsonSerializer.Serialize(config, IndentedJson));
+    }
+
+    private static readonly JsonSerializerOptions IndentedJson = new() { WriteIndented = true };
 
     private static string? FindResumePoint(TrainingArguments training, bool removeStale)
     {
@@ -165,6 +186,7 @@ public static class TrainingSession
                     json[option.Name] = JsonSerializer.SerializeToNode(property.GetValue(group));
             }
         }
+        json["run_name"] ??= request.Training.OutputDir;   // HF's default
         return json;
     }
 }
