@@ -36,26 +36,31 @@ internal sealed class LongWordTokenizerBenchmark : IBenchmark
         foreach (var length in Lengths)
         {
             var word = string.Concat(Enumerable.Repeat("ab", length / 2));
-            var (tokens, seconds) = Time(() => tokenizer.Encode(word).Length);
-            var (libraryTokens, librarySeconds) = length <= libraryUpTo
-                ? Time(() => tokenizer.Bpe.EncodeToIds(word, considerPreTokenization: true, considerNormalization: false).Count)
-                : (0, double.NaN);
+            var (ids, seconds, cpuSeconds) = Time(() => tokenizer.Encode(word));
+            var library = length <= libraryUpTo
+                ? Time(() => tokenizer.Bpe.EncodeToIds(word, considerPreTokenization: true, considerNormalization: false).ToArray())
+                : default;
             rows.Add(new
             {
                 chars = length,
-                tokens,
-                encode_s = Math.Round(seconds, 3),
-                library_path_s = double.IsNaN(librarySeconds) ? (double?)null : Math.Round(librarySeconds, 3),
-                library_path_same_count = double.IsNaN(librarySeconds) ? (bool?)null : libraryTokens == tokens,
+                tokens = ids.Length,
+                encode_wall_s = Math.Round(seconds, 3),
+                encode_thread_cpu_s = cpuSeconds,
+                library_path_wall_s = library.Ids is null ? (double?)null : Math.Round(library.Seconds, 3),
+                library_path_thread_cpu_s = library.CpuSeconds,
+                library_path_same_ids = library.Ids is null ? (bool?)null : library.Ids.SequenceEqual(ids),
             });
         }
         return new { tokenizer = directory, words = rows };
     }
 
-    private static (int Tokens, double Seconds) Time(Func<int> encode)
+    /// <summary>Wall time and this thread's CPU time (the honest number on a shared machine).</summary>
+    private static (int[] Ids, double Seconds, double? CpuSeconds) Time(Func<int[]> encode)
     {
+        var cpuStart = ThreadCpuClock.Seconds();
         var stopwatch = Stopwatch.StartNew();
-        var tokens = encode();
-        return (tokens, stopwatch.Elapsed.TotalSeconds);
+        var ids = encode();
+        var cpu = ThreadCpuClock.Seconds() - cpuStart;
+        return (ids, stopwatch.Elapsed.TotalSeconds, cpu is double c ? Math.Round(c, 3) : null);
     }
 }

@@ -14,11 +14,15 @@ namespace QwenTune.Fuzz;
 public sealed class FuzzWorker(IFuzzTarget target, CorpusFolders folders, string workFolder, int seed)
 {
     public const int HangExitCode = 3;
+    /// <summary>CPU time of the process (not wall time: the fuzzer runs niced on a shared machine) that makes a hang.</summary>
     private static readonly TimeSpan HangKill = TimeSpan.FromSeconds(20);
 
     private readonly List<byte[]> _queue = [];
     private readonly FuzzStats _stats = new();
     private long _currentStartTicks;
+
+    /// <summary>Set after the first execution, which loads fixtures and JIT-compiles under instrumentation: never a hang.</summary>
+    private volatile bool _warm;
     private byte[] _current = [];
 
     public FuzzStats Run(TimeSpan duration, string statsPath)
@@ -68,9 +72,10 @@ public sealed class FuzzWorker(IFuzzTarget target, CorpusFolders folders, string
     {
         coverage.Reset();
         _current = input;
-        Volatile.Write(ref _currentStartTicks, Stopwatch.GetTimestamp());
+        Volatile.Write(ref _currentStartTicks, Process.GetCurrentProcess().TotalProcessorTime.Ticks);
         var outcome = FuzzExecution.Run(target, input, workFolder);
         Volatile.Write(ref _currentStartTicks, 0);
+        _warm = true;
         _stats.Executions++;
         _stats.Seconds = stopwatch.Elapsed.TotalSeconds;
         if (outcome.Kind == FuzzOutcomeKind.Rejected)
@@ -97,7 +102,7 @@ public sealed class FuzzWorker(IFuzzTarget target, CorpusFolders folders, string
             {
                 Thread.Sleep(500);
                 var start = Volatile.Read(ref _currentStartTicks);
-                if (start == 0 || Stopwatch.GetElapsedTime(start) < HangKill)
+                if (!_warm || start == 0 || Process.GetCurrentProcess().TotalProcessorTime - TimeSpan.FromTicks(start) < HangKill)
                     continue;
                 Record(_current, "hang", $"still running after {HangKill.TotalSeconds} s");
                 WriteStats(statsPath, TimeSpan.FromSeconds(_stats.Seconds), edges: -1);

@@ -49,7 +49,7 @@ internal static class FuzzProgram
             var outcome = FuzzExecution.Run(target, File.ReadAllBytes(file), work);
             findings += outcome.IsFinding ? 1 : 0;
             Console.WriteLine($"{file}: {outcome.Kind} in {outcome.Elapsed.TotalMilliseconds:F0} ms"
-                              + (outcome.Exception is { } e ? $": {e.GetType().Name}: {FirstLine(e.Message)}" : ""));
+                              + (outcome.IsFinding ? $"\n{outcome.Describe()}" : outcome.Exception is { } e ? $": {e.GetType().Name}: {FirstLine(e.Message)}" : ""));
         }
         if (Directory.Exists(work))
             Directory.Delete(work, recursive: true);

@@ -21,6 +21,9 @@ public sealed class Template
         _body = body;
     }
 
+    /// <summary>Longest template source <see cref="Parse"/> accepts, in characters.</summary>
+    public const int MaxSourceLength = 1_000_000;
+
     /// <summary>The name used in error messages ("&lt;template&gt;" unless given).</summary>
     public string Name { get; }
 
@@ -29,6 +32,9 @@ public sealed class Template
     {
         ArgumentNullException.ThrowIfNull(source);
         var templateName = name ?? "<template>";
+        if (source.Length > MaxSourceLength)
+            throw new TemplateSyntaxException(templateName, new SourcePosition(1, 1),
+                $"the template is {source.Length:N0} characters long; the limit is {MaxSourceLength:N0} (chat templates are a few thousand)");
         var tokens = Lexer.Tokenize(Lexer.NormalizeSource(source), templateName);
         return new Template(templateName, Parser.Parse(tokens, templateName));
     }

@@ -7,6 +7,14 @@ internal sealed class RenderContext(string templateName, DateTime now)
 {
     public const int MaxCallDepth = 200;
 
+    /// <summary>Wall-clock budget of one render; chat templates render in milliseconds, so more is a runaway loop.</summary>
+    public static readonly TimeSpan MaxRenderTime = TimeSpan.FromSeconds(10);
+
+    /// <summary>Output budget of one render, in characters (a chat template's output is one conversation).</summary>
+    public const int MaxOutputLength = 100_000_000;
+
+    private readonly long _started = System.Diagnostics.Stopwatch.GetTimestamp();
+
     public string TemplateName { get; } = templateName;
 
     /// <summary>The clock <c>strftime_now</c> reads; fixed per render so one render sees one time.</summary>
@@ -18,4 +26,13 @@ internal sealed class RenderContext(string templateName, DateTime now)
     public SourcePosition Position { get; set; }
 
     public int CallDepth { get; set; }
+
+    /// <summary>Stops a render that has run past <see cref="MaxRenderTime"/> or written past <see cref="MaxOutputLength"/>.</summary>
+    public void CheckBudget()
+    {
+        if (Output.Length > MaxOutputLength)
+            throw new JinjaError($"the template wrote more than {MaxOutputLength:N0} characters (runaway loop?)");
+        if (System.Diagnostics.Stopwatch.GetElapsedTime(_started) > MaxRenderTime)
+            throw new JinjaError($"rendering took more than {MaxRenderTime.TotalSeconds:F0} s (runaway loop?)");
+    }
 }

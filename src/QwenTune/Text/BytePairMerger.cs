@@ -97,14 +97,17 @@ internal sealed class BytePairMerger
         var next = new int[n];
         var removed = new bool[n];
         // Priority (rank << 32 | position): the lowest rank first, then the leftmost, as word.rs's Merge ordering.
-        var queue = new PriorityQueue<(int Position, int MergedId), long>(n);
+        var initial = new List<((int Position, int MergedId), long)>(n);
         for (var i = 0; i < n; i++)
         {
             previous[i] = i - 1;
             next[i] = i + 1 < n ? i + 1 : -1;
-            if (i + 1 < n)
-                Enqueue(queue, i, ids[i], ids[i + 1]);
+            if (i + 1 < n && _merges.TryGetValue(Pack(ids[i], ids[i + 1]), out var pair))
+                initial.Add(((i, pair.MergedId), Priority(pair.Rank, i)));
         }
+        // Into an empty queue EnqueueRange builds the heap in O(n).
+        var queue = new PriorityQueue<(int Position, int MergedId), long>(initial.Count);
+        queue.EnqueueRange(initial);
 
         while (queue.TryDequeue(out var top, out _))
         {
@@ -139,8 +142,10 @@ internal sealed class BytePairMerger
     private void Enqueue(PriorityQueue<(int, int), long> queue, int position, int leftId, int rightId)
     {
         if (_merges.TryGetValue(Pack(leftId, rightId), out var merge))
-            queue.Enqueue((position, merge.MergedId), ((long)merge.Rank << 32) | (uint)position);
+            queue.Enqueue((position, merge.MergedId), Priority(merge.Rank, position));
     }
+
+    private static long Priority(int rank, int position) => ((long)rank << 32) | (uint)position;
 
     private static long Pack(int leftId, int rightId) => ((long)leftId << 32) | (uint)rightId;
 }
