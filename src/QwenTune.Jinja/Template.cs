@@ -48,14 +48,18 @@ public sealed class Template
     public string Render(IReadOnlyDictionary<string, object?> context) => Render(context, DateTime.Now);
 
     /// <summary>Renders with a fixed clock for <c>strftime_now</c>.</summary>
-    internal string Render(IReadOnlyDictionary<string, object?> context, DateTime now)
+    internal string Render(IReadOnlyDictionary<string, object?> context, DateTime now) =>
+        Render(context, now, RenderContext.MaxRenderTime, RenderContext.MaxOutputLength);
+
+    /// <summary>Renders with a fixed clock and the given budgets (tests use small ones).</summary>
+    internal string Render(IReadOnlyDictionary<string, object?> context, DateTime now, TimeSpan maxRenderTime, int maxOutputLength)
     {
         ArgumentNullException.ThrowIfNull(context);
         var variables = new Dictionary<string, object?>(context.Count, StringComparer.Ordinal);
         foreach (var (key, value) in context)
             variables[key] = JinjaValue.From(value, key);
 
-        var renderContext = new RenderContext(Name, now);
+        var renderContext = new RenderContext(Name, now, maxRenderTime, maxOutputLength);
         // Top-level {% set %} writes to its own scope so the caller's variables are never modified.
         var root = new Frame(renderContext, new Frame(renderContext, null, variables));
         try
@@ -65,6 +69,10 @@ public sealed class Template
         catch (JinjaError error)
         {
             throw new TemplateRuntimeException(Name, renderContext.Position, error.Message, error);
+        }
+        catch (InsufficientExecutionStackException)
+        {
+            throw new TemplateRuntimeException(Name, renderContext.Position, "expressions are chained or nested too deeply to evaluate");
         }
         catch (Exception error) when (error is InvalidCastException or ArgumentException or IndexOutOfRangeException or InvalidOperationException)
         {

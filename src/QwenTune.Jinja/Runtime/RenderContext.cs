@@ -3,7 +3,7 @@ using System.Text;
 namespace QwenTune.Jinja.Runtime;
 
 /// <summary>State of one render: the output being written and where evaluation currently is (for error messages).</summary>
-internal sealed class RenderContext(string templateName, DateTime now)
+internal sealed class RenderContext(string templateName, DateTime now, TimeSpan maxRenderTime, int maxOutputLength)
 {
     public const int MaxCallDepth = 200;
 
@@ -27,12 +27,12 @@ internal sealed class RenderContext(string templateName, DateTime now)
 
     public int CallDepth { get; set; }
 
-    /// <summary>Stops a render that has run past <see cref="MaxRenderTime"/> or written past <see cref="MaxOutputLength"/>.</summary>
+    /// <summary>Stops a render that has run past its time budget or written past its output budget.</summary>
     public void CheckBudget()
     {
-        if (Output.Length > MaxOutputLength)
-            throw new JinjaError($"the template wrote more than {MaxOutputLength:N0} characters (runaway loop?)");
-        if (System.Diagnostics.Stopwatch.GetElapsedTime(_started) > MaxRenderTime)
-            throw new JinjaError($"rendering took more than {MaxRenderTime.TotalSeconds:F0} s (runaway loop?)");
+        if (Output.Length > maxOutputLength)
+            throw new JinjaError($"the template wrote more than {maxOutputLength:N0} characters (runaway loop?)");
+        if (System.Diagnostics.Stopwatch.GetElapsedTime(_started) > maxRenderTime)
+            throw new JinjaError($"rendering took more than {maxRenderTime.TotalSeconds:0.###} s (runaway loop?)");
     }
 }

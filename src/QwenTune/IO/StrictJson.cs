@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace QwenTune.Data;
+namespace QwenTune.IO;
 
 /// <summary>
 /// JsonNode.Parse with every defect reported at parse time as a <see cref="JsonException"/>. JsonNode parses lazily:
@@ -10,14 +10,16 @@ namespace QwenTune.Data;
 /// </summary>
 internal static class StrictJson
 {
-    private static readonly JsonDocumentOptions Options = new() { AllowDuplicateProperties = false };
-
-    public static JsonNode? Parse(ReadOnlySpan<byte> utf8)
+    /// <summary>Parses with <paramref name="options"/> (comments, trailing commas), duplicate keys always refused.</summary>
+    public static JsonNode? Parse(ReadOnlySpan<byte> utf8, JsonDocumentOptions options = default)
     {
+        options.AllowDuplicateProperties = false;
+        if (utf8.StartsWith("\uFEFF"u8))
+            utf8 = utf8[3..];
         JsonNode? node;
         try
         {
-            node = JsonNode.Parse(utf8, documentOptions: Options);
+            node = JsonNode.Parse(utf8, documentOptions: options);
             Materialize(node);
         }
         catch (ArgumentException e)
