@@ -26,7 +26,7 @@ internal sealed class BytePairMerger
     {
         for (var b = 0; b < 256; b++)
             _byteIds[b] = vocab.TryGetValue(ByteLevelAlphabet.CharOfByte((byte)b).ToString(), out var id) ? id : -1;
-        _merges = new Dictionary<long, (int, int)>(merges.Count);
+        _merges = new Dictionary<long, (int, int)>(merges.Count, PairComparer.Instance);
         for (var rank = 0; rank < merges.Count; rank++)
         {
             var merge = merges[rank];
@@ -148,4 +148,17 @@ internal sealed class BytePairMerger
     private static long Priority(int rank, int position) => ((long)rank << 32) | (uint)position;
 
     private static long Pack(int leftId, int rightId) => ((long)leftId << 32) | (uint)rightId;
+
+    /// <summary>
+    /// long's own hash is its halves XORed, so pairs of ids below 2^18 (every Qwen id) with equal left ^ right all
+    /// collide, and lookups walked long chains; a multiplicative mix spreads them.
+    /// </summary>
+    private sealed class PairComparer : IEqualityComparer<long>
+    {
+        public static PairComparer Instance { get; } = new();
+
+        public bool Equals(long x, long y) => x == y;
+
+        public int GetHashCode(long pair) => (int)(((ulong)pair * 0x9E3779B97F4A7C15UL) >> 32);
+    }
 }

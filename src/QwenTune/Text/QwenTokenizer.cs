@@ -43,10 +43,12 @@ public sealed class QwenTokenizer
             _addedTokenIds[token.Content] = token.Id;
         _addedTokenSplitter = new AddedTokenSplitter(json.AddedTokens.Select(t => (t.Content, t.Id)));
 
-        VocabSize = Math.Max(vocabEntries.Max(e => e.Value), json.AddedTokens.Count == 0 ? -1 : json.AddedTokens.Max(t => t.Id)) + 1;
-        if (VocabSize > 2 * (vocabEntries.Count + json.AddedTokens.Count) + 1024)
-            throw new QwenTuneException($"{Path.Combine(directory, TokenizerJson.FileName)}: token ids go up to {VocabSize - 1} for "
+        // In long: an id of int.MaxValue would overflow the + 1 (found by fuzzing).
+        var largestId = Math.Max((long)vocabEntries.Max(e => e.Value), json.AddedTokens.Count == 0 ? -1 : json.AddedTokens.Max(t => t.Id));
+        if (largestId + 1 > 2L * (vocabEntries.Count + json.AddedTokens.Count) + 1024)
+            throw new QwenTuneException($"{Path.Combine(directory, TokenizerJson.FileName)}: token ids go up to {largestId} for "
                                         + $"{vocabEntries.Count + json.AddedTokens.Count} tokens; ids must be numbered from 0 without large gaps.");
+        VocabSize = (int)(largestId + 1);
         _idToToken = new string?[VocabSize];
         _bpeTokenBytes = new int[VocabSize];
         foreach (var (token, id) in vocabEntries)
