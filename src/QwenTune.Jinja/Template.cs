@@ -21,6 +21,9 @@ public sealed class Template
         _body = body;
     }
 
+    /// <summary>Longest template source <see cref="Parse"/> accepts, in characters.</summary>
+    public const int MaxSourceLength = 1_000_000;
+
     /// <summary>The name used in error messages ("&lt;template&gt;" unless given).</summary>
     public string Name { get; }
 
@@ -29,6 +32,9 @@ public sealed class Template
     {
         ArgumentNullException.ThrowIfNull(source);
         var templateName = name ?? "<template>";
+        if (source.Length > MaxSourceLength)
+            throw new TemplateSyntaxException(templateName, new SourcePosition(1, 1),
+                $"the template is {source.Length:N0} characters long; the limit is {MaxSourceLength:N0} (chat templates are a few thousand)");
         var tokens = Lexer.Tokenize(Lexer.NormalizeSource(source), templateName);
         return new Template(templateName, Parser.Parse(tokens, templateName));
     }
@@ -42,14 +48,18 @@ public sealed class Template
     public string Render(IReadOnlyDictionary<string, object?> context) => Render(context, DateTime.Now);
 
     /// <summary>Renders with a fixed clock for <c>strftime_now</c>.</summary>
-    internal string Render(IReadOnlyDictionary<string, object?> context, DateTime now)
+    internal string Render(IReadOnlyDictionary<string, object?> context, DateTime now) =>
+        Render(context, now, RenderContext.MaxRenderTime, RenderContext.MaxOutputLength);
+
+    /// <summary>Renders with a fixed clock and the given budgets (tests use small ones).</summary>
+    internal string Render(IReadOnlyDictionary<string, object?> context, DateTime now, TimeSpan maxRenderTime, int maxOutputLength)
     {
         ArgumentNullException.ThrowIfNull(context);
         var variables = new Dictionary<string, object?>(context.Count, StringComparer.Ordinal);
         foreach (var (key, value) in context)
             variables[key] = JinjaValue.From(value, key);
 
-        var renderContext = new RenderContext(Name, now);
+        var renderContext = new RenderContext(Name, now, maxRenderTime, maxOutputLength);
         // Top-level {% set %} writes to its own scope so the caller's variables are never modified.
         var root = new Frame(renderContext, new Frame(renderContext, null, variables));
         try
@@ -59,6 +69,10 @@ public sealed class Template
         catch (JinjaError error)
         {
             throw new TemplateRuntimeException(Name, renderContext.Position, error.Message, error);
+        }
+        catch (InsufficientExecutionStackException)
+        {
+            throw new TemplateRuntimeException(Name, renderContext.Position, "expressions are chained or nested too deeply to evaluate");
         }
         catch (Exception error) when (error is InvalidCastException or ArgumentException or IndexOutOfRangeException or InvalidOperationException)
         {

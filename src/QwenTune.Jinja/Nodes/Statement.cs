@@ -19,6 +19,8 @@ internal abstract class Statement(SourcePosition position)
 
     public static Flow ExecuteAll(IReadOnlyList<Statement> body, Frame frame)
     {
+        // Loops run their body through here once per item, so an empty or tiny body is checked too.
+        frame.Context.CheckBudget();
         foreach (var statement in body)
         {
             var flow = statement.Execute(frame);

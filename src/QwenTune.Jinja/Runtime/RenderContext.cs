@@ -3,9 +3,17 @@ using System.Text;
 namespace QwenTune.Jinja.Runtime;
 
 /// <summary>State of one render: the output being written and where evaluation currently is (for error messages).</summary>
-internal sealed class RenderContext(string templateName, DateTime now)
+internal sealed class RenderContext(string templateName, DateTime now, TimeSpan maxRenderTime, int maxOutputLength)
 {
     public const int MaxCallDepth = 200;
+
+    /// <summary>Wall-clock budget of one render; chat templates render in milliseconds, so more is a runaway loop.</summary>
+    public static readonly TimeSpan MaxRenderTime = TimeSpan.FromSeconds(10);
+
+    /// <summary>Output budget of one render, in characters (a chat template's output is one conversation).</summary>
+    public const int MaxOutputLength = 100_000_000;
+
+    private readonly long _started = System.Diagnostics.Stopwatch.GetTimestamp();
 
     public string TemplateName { get; } = templateName;
 
@@ -18,4 +26,13 @@ internal sealed class RenderContext(string templateName, DateTime now)
     public SourcePosition Position { get; set; }
 
     public int CallDepth { get; set; }
+
+    /// <summary>Stops a render that has run past its time budget or written past its output budget.</summary>
+    public void CheckBudget()
+    {
+        if (Output.Length > maxOutputLength)
+            throw new JinjaError($"the template wrote more than {maxOutputLength:N0} characters (runaway loop?)");
+        if (System.Diagnostics.Stopwatch.GetElapsedTime(_started) > maxRenderTime)
+            throw new JinjaError($"rendering took more than {maxRenderTime.TotalSeconds:0.###} s (runaway loop?)");
+    }
 }

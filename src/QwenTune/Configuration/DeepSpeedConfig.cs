@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using QwenTune.IO;
+
 namespace QwenTune.Configuration;
 
 /// <summary>
@@ -100,12 +102,12 @@ public sealed class DeepSpeedConfig
             throw new QwenTuneException($"{path}: DeepSpeed config not found (--deepspeed).");
         try
         {
-            var node = JsonNode.Parse(File.ReadAllText(path), documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            var node = StrictJson.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
             return new DeepSpeedConfig(path, node as JsonObject ?? throw new QwenTuneException($"{path}: a DeepSpeed config must be a JSON object."));
         }
         catch (JsonException e)
         {
-            throw new QwenTuneException($"{path}:{(e.LineNumber ?? 0) + 1}: malformed JSON: {e.Message}");
+            throw new QwenTuneException(e.LineNumber is long line ? $"{path}:{line + 1}: malformed JSON: {e.Message}" : $"{path}: malformed JSON: {e.Message}");
         }
     }
 

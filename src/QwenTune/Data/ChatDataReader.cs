@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using QwenTune.IO;
 
 namespace QwenTune.Data;
 
@@ -174,11 +175,11 @@ public static class ChatDataReader
         }
         try
         {
-            return JsonNode.Parse(line.Span) ?? Reject<JsonNode>(problems, $"{path}:{lineNumber}: the record is null");
+            return StrictJson.Parse(line.Span) ?? Reject<JsonNode>(problems, $"{path}:{lineNumber}: the record is null");
         }
         catch (JsonException e)
         {
-            return Reject<JsonNode>(problems, $"{path}:{lineNumber}: malformed JSON (column {e.BytePositionInLine + 1}): {FirstSentence(e.Message)}");
+            return Reject<JsonNode>(problems, $"{path}:{lineNumber}: malformed JSON{(e.BytePositionInLine is long column ? $" (column {column + 1})" : "")}: {FirstSentence(e.Message)}");
         }
     }
 
@@ -196,11 +197,13 @@ public static class ChatDataReader
         }
         try
         {
-            array = JsonNode.Parse(body)!.AsArray();
+            array = StrictJson.Parse(body)!.AsArray();
         }
         catch (JsonException e)
         {
-            problems.Add($"{path}:{(e.LineNumber ?? 0) + 1}: malformed JSON (column {(e.BytePositionInLine ?? 0) + 1}): {FirstSentence(e.Message)}");
+            problems.Add(e.LineNumber is long line
+                ? $"{path}:{line + 1}: malformed JSON (column {e.BytePositionInLine + 1}): {FirstSentence(e.Message)}"
+                : $"{path}: malformed JSON: {FirstSentence(e.Message)}");
             yield break;
         }
         var lines = ElementStartLines(body);

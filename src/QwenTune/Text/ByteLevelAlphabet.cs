@@ -11,6 +11,12 @@ internal static class ByteLevelAlphabet
     /// <summary>Character to byte, or -1 for a character outside the alphabet. Indexed by char, length 0x144.</summary>
     private static readonly short[] CharToByte = BuildCharToByte();
 
+    /// <summary>Byte to character, the inverse of <see cref="CharToByte"/>.</summary>
+    private static readonly char[] ByteToChar = BuildByteToChar();
+
+    /// <summary>The character standing for <paramref name="value"/> in byte-level tokens.</summary>
+    public static char CharOfByte(byte value) => ByteToChar[value];
+
     /// <summary>
     /// The bytes a token stands for, as Hugging Face's ByteLevel decoder reads them: through the alphabet when every
     /// character belongs to it, otherwise the token's own UTF-8 (tokenizers <c>decoders/byte_level.rs</c>).
@@ -54,6 +60,17 @@ internal static class ByteLevelAlphabet
         {
             var printable = b is >= '!' and <= '~' or >= 0xA1 and <= 0xAC or >= 0xAE and <= 0xFF;
             table[printable ? b : next++] = (short)b;
+        }
+        return table;
+    }
+
+    private static char[] BuildByteToChar()
+    {
+        var table = new char[256];
+        for (var c = 0; c < CharToByte.Length; c++)
+        {
+            if (CharToByte[c] >= 0)
+                table[CharToByte[c]] = (char)c;
         }
         return table;
     }

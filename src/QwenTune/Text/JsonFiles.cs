@@ -41,4 +41,12 @@ internal static class JsonFiles
         var reason = e.Message.Split(" LineNumber:")[0].TrimEnd();
         return new QwenTuneException($"{path} is not valid JSON{where} ({reason}). Re-download or re-save the file.", e);
     }
+
+    /// <summary>
+    /// System.Text.Json reads a string escaping half a surrogate pair (<c>"\ud800"</c>) or holding invalid UTF-8
+    /// only when asked for it, throwing InvalidOperationException (found by fuzzing).
+    /// </summary>
+    public static QwenTuneException NotText(string path, InvalidOperationException e) =>
+        new($"{path} holds a string that is not valid text ({e.Message.TrimEnd('.')}: invalid UTF-8, or an escaped half of a "
+            + "surrogate pair such as \\ud800). Re-download or re-save the file.", e);
 }

@@ -24,6 +24,15 @@ public sealed class QwenTokenizer
     private readonly bool _normalizeNfc;
     private readonly ChunkCache _chunkCache = new();
 
+    /// <summary>Our own O(n log n) BPE, for chunks longer than <see cref="LongChunkLength"/>; built on first use.</summary>
+    private readonly Lazy<BytePairMerger> _longChunkMerger;
+
+    /// <summary>
+    /// Chunks longer than this (a long word, a run of symbols) go through <see cref="BytePairMerger"/>: the library's
+    /// merge loop is quadratic in the chunk's length. Shorter ones keep the library's tuned path.
+    /// </summary>
+    internal const int LongChunkLength = 256;
+
     private QwenTokenizer(TokenizerJson json, TokenizerConfig config, string directory)
     {
         var vocabEntries = json.Vocab;
@@ -34,10 +43,12 @@ public sealed class QwenTokenizer
             _addedTokenIds[token.Content] = token.Id;
         _addedTokenSplitter = new AddedTokenSplitter(json.AddedTokens.Select(t => (t.Content, t.Id)));
 
-        VocabSize = Math.Max(vocabEntries.Max(e => e.Value), json.AddedTokens.Count == 0 ? -1 : json.AddedTokens.Max(t => t.Id)) + 1;
-        if (VocabSize > 2 * (vocabEntries.Count + json.AddedTokens.Count) + 1024)
-            throw new QwenTuneException($"{Path.Combine(directory, TokenizerJson.FileName)}: token ids go up to {VocabSize - 1} for "
+        // In long: an id of int.MaxValue would overflow the + 1 (found by fuzzing).
+        var largestId = Math.Max((long)vocabEntries.Max(e => e.Value), json.AddedTokens.Count == 0 ? -1 : json.AddedTokens.Max(t => t.Id));
+        if (largestId + 1 > 2L * (vocabEntries.Count + json.AddedTokens.Count) + 1024)
+            throw new QwenTuneException($"{Path.Combine(directory, TokenizerJson.FileName)}: token ids go up to {largestId} for "
                                         + $"{vocabEntries.Count + json.AddedTokens.Count} tokens; ids must be numbered from 0 without large gaps.");
+        VocabSize = (int)(largestId + 1);
         _idToToken = new string?[VocabSize];
         _bpeTokenBytes = new int[VocabSize];
         foreach (var (token, id) in vocabEntries)
@@ -54,6 +65,8 @@ public sealed class QwenTokenizer
         SpecialTokens = json.AddedTokens.Where(t => t.Special).OrderBy(t => t.Id).Select(t => t.Content).ToArray();
 
         _bpe = CreateBpe(json, directory);
+        var merges = json.Merges;
+        _longChunkMerger = new Lazy<BytePairMerger>(() => new BytePairMerger(_vocab.Value, merges));
 
         var configPath = Path.Combine(directory, TokenizerConfig.FileName);
         EosToken = config.EosToken
@@ -250,7 +263,7 @@ public sealed class QwenTokenizer
             var chunk = text[start..end];
             if (!_chunkCache.TryGet(chunk, out var chunkIds))
             {
-                chunkIds = [.. _bpe.EncodeToIds(chunk, considerPreTokenization: false, considerNormalization: false)];
+                chunkIds = EncodeChunk(chunk);
                 _chunkCache.TryAdd(chunk, chunkIds);
             }
             ids?.AddRange(chunkIds);
@@ -259,6 +272,15 @@ public sealed class QwenTokenizer
             start = end;
         }
     }
+
+    /// <summary>BPE of one pre-tokenizer chunk, not cached.</summary>
+    internal int[] EncodeChunk(ReadOnlySpan<char> chunk) =>
+        chunk.Length > LongChunkLength
+            ? _longChunkMerger.Value.Encode(chunk)
+            : [.. _bpe.EncodeToIds(chunk, considerPreTokenization: false, considerNormalization: false)];
+
+    /// <summary>Our BPE of a chunk of any length, for tests against the library's.</summary>
+    internal int[] EncodeChunkWithOwnMerger(ReadOnlySpan<char> chunk) => _longChunkMerger.Value.Encode(chunk);
 
     /// <summary>
     /// UTF-16 ranges of a chunk's tokens: each token starts at the first character boundary at or after its first

@@ -20,6 +20,18 @@ internal sealed record TokenizerConfig(
 
     public static TokenizerConfig Read(string directory)
     {
+        try
+        {
+            return ReadValidated(directory);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw JsonFiles.NotText(Path.Combine(directory, FileName), e);
+        }
+    }
+
+    private static TokenizerConfig ReadValidated(string directory)
+    {
         var path = Path.Combine(directory, FileName);
         using var document = JsonFiles.Parse(path);
         var root = document.RootElement;

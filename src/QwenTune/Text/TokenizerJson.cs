@@ -44,6 +44,10 @@ internal sealed class TokenizerJson
         {
             throw JsonFiles.Malformed(path, e);
         }
+        catch (InvalidOperationException e)
+        {
+            throw JsonFiles.NotText(path, e);
+        }
     }
 
     private static TokenizerJson Parse(string path, byte[] bytes)
