@@ -35,7 +35,7 @@ internal sealed class DataParallelBenchmark : IBenchmark
         if (args is ["--child", var childMode, var childStage, var childOverlap, var childFolder])
             return Child(childMode, int.Parse(childStage, System.Globalization.CultureInfo.InvariantCulture), childOverlap == "on", childFolder);
         // CPUs without AVX512-BF16 run libtorch's bf16 GEMM on a slow path (hundreds of times slower than float32 here).
-        var (bf16Rate, float32Rate) = (GemmGflops(ScalarType.BFloat16), GemmGflops(ScalarType.Float32));
+        var (bf16Rate, float32Rate) = (GemmRate.Gflops(ScalarType.BFloat16), GemmRate.Gflops(ScalarType.Float32));
         var dtype = bf16Rate >= float32Rate ? ScalarType.BFloat16 : ScalarType.Float32;
         var folder = Path.Combine(Path.GetTempPath(), "qwentune-bench-dp-" + Guid.NewGuid().ToString("N"));
         try
@@ -161,7 +161,7 @@ internal sealed class DataParallelBenchmark : IBenchmark
             return collectives.Rank == 0 ? row : null;
         }
         var median = times.Order().ElementAt(times.Count / 2);
-        var gemm = GemmGflops(model.Dtype);
+        var gemm = GemmRate.Gflops(model.Dtype);
         return collectives.Rank == 0
             ? new
             {
@@ -172,24 +172,5 @@ internal sealed class DataParallelBenchmark : IBenchmark
                 peak_rss_mb = peakRss >> 20,
             }
             : null;
-    }
-
-    /// <summary>
-    /// The matmul rate of this process with its threads, measured now (this machine's speed drifts by +-30%): 1024^3 once
-    /// to learn the speed, then enough repetitions for about a second.
-    /// </summary>
-    private static double GemmGflops(ScalarType dtype)
-    {
-        using var scope = NewDisposeScope();
-        const int n = 1024;
-        var a = randn(n, n).to(dtype);
-        var b = randn(n, n).to(dtype);
-        var clock = Stopwatch.StartNew();
-        a.matmul(b).Dispose();
-        var reps = (int)Math.Clamp(1.0 / Math.Max(clock.Elapsed.TotalSeconds, 1e-4), 1, 200);
-        clock.Restart();
-        for (var i = 0; i < reps; i++)
-            a.matmul(b).Dispose();
-        return reps * 2.0 * n * n * n / clock.Elapsed.TotalSeconds / 1e9;
     }
 }

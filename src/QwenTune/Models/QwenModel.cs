@@ -50,13 +50,22 @@ public sealed class QwenModel : nn.Module<Tensor, Tensor?, Tensor>
     /// <param name="inputIds">(B, T) token ids.</param>
     /// <param name="attentionMask">(B, T), 1 for real tokens, 0 for padding; null when there is none.</param>
     /// <returns>(B, T, C) final hidden states after the last norm.</returns>
-    public override Tensor forward(Tensor inputIds, Tensor? attentionMask)
+    public override Tensor forward(Tensor inputIds, Tensor? attentionMask) => Forward(inputIds, attentionMask, null);
+
+    /// <summary>
+    /// The forward with explicit (B, T) position ids, for packed rows: a position 0 starts a new sample, and no
+    /// token attends to a token of another sample (as Hugging Face's flash-attention path reads packed sequences
+    /// from position_ids).
+    /// </summary>
+    public Tensor Forward(Tensor inputIds, Tensor? attentionMask, Tensor? positionIds)
     {
         using var scope = NewDisposeScope();
         var hidden = _embedTokens.call(inputIds);                             // (B, T, C)
         if (InputRequiresGrad && !hidden.requires_grad)
             hidden.requires_grad_(true);
-        var (positions, mask) = PositionsAndMask(inputIds, attentionMask);
+        var (positions, mask) = positionIds is null
+            ? PositionsAndMask(inputIds, attentionMask)
+            : (positionIds, SampleMask(positionIds, attentionMask));
         var (cos, sin) = _rotaryEmb.Compute(positions, hidden.dtype);
         var inputs = new AttentionInputs(cos, sin, mask);
         foreach (var layer in _layers)
@@ -86,5 +95,26 @@ public sealed class QwenModel : nn.Module<Tensor, Tensor?, Tensor>
         var mask = causal.unsqueeze(0) & valid.unsqueeze(1);                           // (B, T, T)
         mask = mask | eye(time, time, ScalarType.Bool, device).unsqueeze(0);
         return (positions, mask.unsqueeze(1));                                         // (B, 1, T, T)
+    }
+
+    /// <summary>
+    /// Block-diagonal causal attention for packed rows: a query sees earlier keys of its own sample only (samples
+    /// numbered by counting the position-0 starts). One SDPA call with this boolean mask measured faster here than
+    /// a causal SDPA per sample (bench `packing`, attention section). Rows holding a single sample followed by
+    /// right padding need no mask at all (the causal path, as in <see cref="PositionsAndMask"/>).
+    /// </summary>
+    private static Tensor? SampleMask(Tensor positionIds, Tensor? attentionMask)
+    {
+        var time = positionIds.shape[1];
+        var device = positionIds.device;
+        var sample = positionIds.eq(0).to(ScalarType.Int64).cumsum(-1);              // (B, T): 1, 1, ..., 2, 2, ...
+        var valid = attentionMask?.to(ScalarType.Bool) ?? ones_like(positionIds, ScalarType.Bool);
+        if (sample.masked_select(valid).le(1).all().item<bool>() && !(valid[.., 1..] & ~valid[.., ..^1]).any().item<bool>())
+            return null;
+        var causal = ones(time, time, ScalarType.Bool, device).tril();                 // (T, T)
+        var sameSample = sample.unsqueeze(2).eq(sample.unsqueeze(1));                  // (B, T, T)
+        var mask = causal.unsqueeze(0) & sameSample & valid.unsqueeze(1);
+        mask = mask | eye(time, time, ScalarType.Bool, device).unsqueeze(0);
+        return mask.unsqueeze(1);                                                      // (B, 1, T, T)
     }
 }

@@ -20,6 +20,12 @@ public sealed record DataSetup(ISftDataset Train, IReadOnlyList<SftExample>? Eva
             ? new LazySftDataset(records.Samples, featurizer)
             : new EagerSftDataset(records.Samples, featurizer);
         log.WriteLine($"{dataPath}: {records.Samples.Count} conversations{(data.LazyPreprocess ? " (tokenized lazily)" : "")}.");
+        if (data.Packing)
+        {
+            var packed = new PackedSftDataset(train, data.ModelMaxLength);
+            log.WriteLine($"Packed {packed.SampleCount} samples into {packed.Count} rows of up to {data.ModelMaxLength} tokens.");
+            train = packed;
+        }
         var eval = data.EvalDataPath is { } evalPath
             ? new EagerSftDataset(ChatDataReader.Read(evalPath, data.SkipInvalidRecords).Samples, featurizer).Examples
             : null;

@@ -47,7 +47,7 @@ public sealed class StepRunner(QwenForCausalLM model, IParameterUpdater updater,
     {
         using var scope = NewDisposeScope();
         using var onDevice = batch.To(model.Device);
-        var hidden = model.Hidden(onDevice.InputIds, onDevice.AttentionMask);
+        var hidden = model.Hidden(onDevice.InputIds, onDevice.AttentionMask, onDevice.PositionIds);
         var (nll, _) = CausalLmLoss.NllSum(hidden, onDevice.Labels, model.LmHeadWeight);
         (nll * (batch.IsPlaceholder ? 0.0 : weight)).backward();
         return batch.IsPlaceholder ? 0.0 : nll.item<float>();
