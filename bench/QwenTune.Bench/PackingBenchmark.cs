@@ -38,7 +38,7 @@ internal sealed class PackingBenchmark : IBenchmark
             ModelType = "qwen2", VocabSize = vocab, HiddenSize = 512, IntermediateSize = 1408, NumHiddenLayers = 4,
             NumAttentionHeads = 8, NumKeyValueHeads = 2, TieWordEmbeddings = true, RopeTheta = 1_000_000,
         };
-        var samples = new ListDataset(examples);
+        var samples = new EagerSftDataset(examples);
         var packed = new PackedSftDataset(samples, MaxLength);
         var padToMax = Train(config, samples, new Collator(0, MaxLength), groupByLength: false);
         var dynamic = Train(config, samples, new Collator(0), groupByLength: true);
@@ -161,17 +161,5 @@ internal sealed class PackingBenchmark : IBenchmark
         var mapped = examples.Select(e => e with { InputIds = e.InputIds.Select(Map).ToArray(), Labels = e.Labels.Select(Map).ToArray() }).ToList();
         vocab = dense.Count + 1;
         return mapped;
-    }
-
-    /// <summary>Examples already in memory, as the trainer's dataset.</summary>
-    private sealed class ListDataset(List<SftExample> examples) : ISftDataset
-    {
-        public int Count => examples.Count;
-
-        public int LengthHint(int index) => examples[index].InputIds.Length;
-
-        public SftExample? Get(int index) => examples[index];
-
-        public int DroppedWithoutTargets => 0;
     }
 }
