@@ -18,7 +18,7 @@ namespace QwenTune.Bench;
 /// token whatever the padding, which would hide what padding costs. Also times the two ways to keep packed samples
 /// apart in attention (fwd+bwd of SDPA on the packed rows' real sample boundaries): one call with a boolean
 /// block-diagonal mask against a causal call per sample, and the unisolated causal call as the floor.
-/// Run: dotnet run --project bench/QwenTune.Bench -c Release -- packing [--samples N]   (default 64)
+/// Run: dotnet run --project bench/QwenTune.Bench -c Release -- packing [--samples N] [--attention-only]   (default 64)
 /// </summary>
 internal sealed class PackingBenchmark : IBenchmark
 {
@@ -30,8 +30,10 @@ internal sealed class PackingBenchmark : IBenchmark
 
     public object Run(IReadOnlyList<string> args)
     {
-        var sampleCount = args is ["--samples", var n] ? int.Parse(n, System.Globalization.CultureInfo.InvariantCulture) : 64;
+        var sampleCount = args is ["--samples", var n, ..] ? int.Parse(n, System.Globalization.CultureInfo.InvariantCulture) : 64;
         var examples = DenseVocabulary(LoadExamples(sampleCount), out var vocab);
+        if (args.Contains("--attention-only"))
+            return new[] { MaxLength, 2048 }.Select(capacity => AttentionTimes(new PackedSftDataset(new EagerSftDataset(examples), capacity))).ToList();
         var gemm = GemmRate.Gflops(ScalarType.Float32);
         var config = new QwenConfig
         {
@@ -99,33 +101,15 @@ internal sealed class PackingBenchmark : IBenchmark
         var v = randn(b, 8, t, 64);
         var sample = batch.PositionIds!.eq(0).to(ScalarType.Int64).cumsum(-1);
         var mask = (ones(t, t, ScalarType.Bool).tril().unsqueeze(0) & sample.unsqueeze(2).eq(sample.unsqueeze(1))).unsqueeze(1);
-        var segments = rows.Select(r => r.SampleLengths!.Append((int)t - r.InputIds.Length).Where(l => l > 0).ToArray()).ToList();
+        var segments = rows.Select(r => r.SampleLengths!.Append((int)t - r.InputIds.Length).Where(l => l > 0).Select(l => (long)l).ToArray()).ToList();
         return new
         {
             row_tokens = t,
             samples_per_row = Math.Round(segments.Average(s => s.Length), 2),
             block_mask_ms = TimeBackward(q, k, v, (qq, kk, vv) => nn.functional.scaled_dot_product_attention(qq, kk, vv, attn_mask: mask)),
-            per_sample_loop_ms = TimeBackward(q, k, v, (qq, kk, vv) => PerSample(qq, kk, vv, segments)),
+            per_sample_loop_ms = TimeBackward(q, k, v, (qq, kk, vv) => PackedAttention.PerSample(qq, kk, vv, segments)),
             causal_unisolated_ms = TimeBackward(q, k, v, (qq, kk, vv) => nn.functional.scaled_dot_product_attention(qq, kk, vv, is_casual: true)),
         };
-    }
-
-    private static Tensor PerSample(Tensor q, Tensor k, Tensor v, List<int[]> segments)
-    {
-        var rows = new List<Tensor>();
-        for (var row = 0; row < segments.Count; row++)
-        {
-            var parts = new List<Tensor>();
-            var start = 0;
-            foreach (var length in segments[row])
-            {
-                var span = new TensorIndex[] { TensorIndex.Slice(row, row + 1), TensorIndex.Colon, TensorIndex.Slice(start, start + length) };
-                parts.Add(nn.functional.scaled_dot_product_attention(q[span], k[span], v[span], is_casual: true));
-                start += length;
-            }
-            rows.Add(cat(parts, 2));
-        }
-        return cat(rows, 0);
     }
 
     private static double TimeBackward(Tensor q, Tensor k, Tensor v, Func<Tensor, Tensor, Tensor, Tensor> attend)

@@ -58,9 +58,11 @@ public sealed class QwenAttention : nn.Module<Tensor, AttentionInputs, Tensor>
             k = k.repeat_interleave(_heads / _kvHeads, dim: 1);           // (B, H, T, D)
             v = v.repeat_interleave(_heads / _kvHeads, dim: 1);
         }
-        var attended = inputs.Mask is null
-            ? nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true)
-            : nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: inputs.Mask);
+        var attended = inputs.SampleLengths is { } sampleLengths
+            ? PackedAttention.PerSample(q, k, v, sampleLengths)
+            : inputs.Mask is null
+                ? nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true)
+                : nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: inputs.Mask);
         var merged = attended.transpose(1, 2).reshape(batch, time, _heads * _headDim);  // (B, T, H*D)
         return _oProj.call(merged).MoveToOuterDisposeScope();
     }

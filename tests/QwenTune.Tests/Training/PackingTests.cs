@@ -8,13 +8,13 @@ namespace QwenTune.Tests.Training;
 /// <summary>--packing: the same loss, gradients and trajectory as the samples unpacked.</summary>
 public sealed class PackingTests
 {
-    /// <summary>Samples of 3-13 tokens with random ids; a random prompt prefix of each is unlabelled.</summary>
-    private static List<SftExample> RandomExamples(int count, int vocab, int seed)
+    /// <summary>Samples of random ids and lengths; a random prompt prefix of each is unlabelled.</summary>
+    private static List<SftExample> RandomExamples(int count, int vocab, int seed, int shortest = 3, int longest = 13)
     {
         var random = new Random(seed);
         return Enumerable.Range(0, count).Select(_ =>
         {
-            var ids = Enumerable.Range(0, random.Next(3, 14)).Select(_ => random.Next(1, vocab)).ToArray();
+            var ids = Enumerable.Range(0, random.Next(shortest, longest + 1)).Select(_ => random.Next(1, vocab)).ToArray();
             var prompt = random.Next(0, ids.Length - 1);
             return new SftExample(ids, ids.Select((id, t) => t < prompt ? -100 : id).ToArray(), "", new SampleLocation("t.jsonl", 1));
         }).ToList();
@@ -37,18 +37,20 @@ public sealed class PackingTests
         return (loss, model.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!.clone()));
     }
 
+    /// <summary>Rows of 24 tokens attend through a block mask, rows of 1200 through a causal SDPA per sample.</summary>
     [Theory]
-    [InlineData("qwen2")]
-    [InlineData("qwen3")]
-    public void Packed_loss_and_gradients_equal_the_samples_run_one_by_one(string type)
+    [InlineData("qwen2", 24, 3, 13)]
+    [InlineData("qwen3", 24, 3, 13)]
+    [InlineData("qwen2", 1200, 100, 500)]
+    public void Packed_loss_and_gradients_equal_the_samples_run_one_by_one(string type, int capacity, int shortest, int longest)
     {
         var model = TinyModels.Create(type == "qwen2" ? TinyModels.Qwen2() : TinyModels.Qwen3());
-        var examples = RandomExamples(9, vocab: 300, seed: 5);
+        var examples = RandomExamples(9, vocab: 300, seed: 5, shortest, longest);
         var collator = new Collator(padTokenId: 0);
         // The reference: each sample its own batch of one, no padding, no mask, positions 0..n-1.
         var (expectedLoss, expectedGradients) = LossAndGradients(model, examples.Select(e => collator.Collate([e])).ToList());
-        var packed = new PackedSftDataset(new EagerSftDataset(examples), capacity: 24);
-        Assert.InRange(packed.Count, 3, 6);
+        var packed = new PackedSftDataset(new EagerSftDataset(examples), capacity);
+        Assert.InRange(packed.Count, 2, 6);
         // Two rows a batch, so batches also carry padding after a row's last sample.
         var rows = Enumerable.Range(0, packed.Count).Select(i => packed.Get(i)!).ToList();
         var (loss, gradients) = LossAndGradients(model, rows.Chunk(2).Select(chunk => collator.Collate(chunk)).ToList());
