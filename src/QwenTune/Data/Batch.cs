@@ -8,6 +8,8 @@ namespace QwenTune.Data;
 /// </summary>
 public sealed class Batch : IDisposable
 {
+    private readonly int? _sampleCount;
+
     public Batch(Tensor inputIds, Tensor labels, Tensor attentionMask, int targetCount, int tokenCount, Tensor? positionIds = null)
     {
         InputIds = inputIds;
@@ -33,7 +35,15 @@ public sealed class Batch : IDisposable
     /// <summary>Non-padding tokens.</summary>
     public int TokenCount { get; }
 
+    /// <summary>Rows.</summary>
     public int Size => (int)InputIds.shape[0];
+
+    /// <summary>Samples: the rows, or for packed rows the samples they hold.</summary>
+    public int SampleCount
+    {
+        get => _sampleCount ?? Size;
+        init => _sampleCount = value;
+    }
 
     /// <summary>
     /// A stand-in that a rank with no data left in a step runs with zero weight: every rank of a data-parallel job must
@@ -43,13 +53,14 @@ public sealed class Batch : IDisposable
     public bool IsPlaceholder { get; private init; }
 
     /// <summary>This batch's tensors as a placeholder (zero counts); the tensors are moved, not copied.</summary>
-    public Batch AsPlaceholder() => new(InputIds, Labels, AttentionMask, 0, 0, PositionIds) { IsPlaceholder = true };
+    public Batch AsPlaceholder() => new(InputIds, Labels, AttentionMask, 0, 0, PositionIds) { IsPlaceholder = true, SampleCount = SampleCount };
 
     /// <summary>A copy on <paramref name="device"/> (new tensor handles even on the same device, so both can be disposed).</summary>
     public Batch To(Device device) =>
         new(InputIds.to(device), Labels.to(device), AttentionMask.to(device), TargetCount, TokenCount, PositionIds?.to(device))
         {
             IsPlaceholder = IsPlaceholder,
+            SampleCount = SampleCount,
         };
 
     public void Dispose()

@@ -37,7 +37,10 @@ public sealed class Collator(int padTokenId, int? padToLength = null)
         }
         long[] shape = [examples.Count, width];
         return new Batch(tensor(ids, shape), tensor(labels, shape), tensor(mask, shape), targets, tokens,
-            positions is null ? null : tensor(positions, shape));
+            positions is null ? null : tensor(positions, shape))
+        {
+            SampleCount = examples.Sum(e => e.SampleLengths?.Length ?? 1),
+        };
     }
 
     private static void FillPositions(Span<long> row, IReadOnlyList<int> sampleLengths)

@@ -32,7 +32,7 @@ public sealed class StepRunner(QwenForCausalLM model, IParameterUpdater updater,
         }
         var totalNll = collectives.AllReduceSum(nllSum);
         var tokens = (long)collectives.AllReduceSum(batches.Sum(b => (double)b.TokenCount));
-        var samples = (long)collectives.AllReduceSum(batches.Where(b => !b.IsPlaceholder).Sum(b => (double)b.Size));
+        var samples = (long)collectives.AllReduceSum(batches.Where(b => !b.IsPlaceholder).Sum(b => (double)b.SampleCount));
         var result = totalTargets > 0 ? updater.Step(learningRate, maxGradNorm, lossScale) : new StepResult(0, Skipped: true);
         scaler?.Update(result.Skipped);
         var loss = totalTargets > 0 ? totalNll / totalTargets : double.NaN;

@@ -38,6 +38,7 @@ public sealed class PackedSftDatasetTests
             batch.PositionIds!.data<long>().ToArray());
         Assert.Equal(rows.Get(0)!.TargetCount + rows.Get(1)!.TargetCount, batch.TargetCount);
         Assert.Equal(16, batch.TokenCount);
+        Assert.Equal((2, 3), (batch.Size, batch.SampleCount));
     }
 
     [Fact]
