@@ -18,6 +18,10 @@ public sealed record DataArguments
     [Option("pad_to_max_length", "Pad every sample to model_max_length (what Qwen's example does) instead of to the batch's longest.")]
     public bool PadToMaxLength { get; init; }
 
+    [Option("packing", "Concatenate samples into rows of up to model_max_length tokens (best-fit decreasing, as TRL); each sample still " +
+                       "attends only to itself, with positions restarting at 0. per_device_train_batch_size then counts rows.")]
+    public bool Packing { get; init; }
+
     [Option("group_by_length", "Shuffle so that each batch holds samples of similar length (less padding).")]
     public bool GroupByLength { get; init; } = true;
 

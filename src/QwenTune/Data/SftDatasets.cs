@@ -42,6 +42,14 @@ public sealed class EagerSftDataset : ISftDataset
             throw new QwenTuneException($"no sample keeps a target token after truncation ({DroppedWithoutTargets} dropped); raise --model_max_length.");
     }
 
+    /// <summary>Examples featurized elsewhere (tests, benchmarks, a reshaped vocabulary).</summary>
+    public EagerSftDataset(IEnumerable<SftExample> examples)
+    {
+        _examples = examples.ToList();
+        if (_examples.Count == 0)
+            throw new QwenTuneException("no training example.");
+    }
+
     public IReadOnlyList<SftExample> Examples => _examples;
 
     public int Count => _examples.Count;

@@ -6,6 +6,11 @@ namespace QwenTune.Data;
 /// </summary>
 public sealed record SftExample(int[] InputIds, int[] Labels, string Text, SampleLocation Location)
 {
+    /// <summary>
+    /// For a packed row (--packing), the token counts of the samples it concatenates, in order; null for one sample.
+    /// </summary>
+    public int[]? SampleLengths { get; init; }
+
     /// <summary>Targets the loss can see: a label at position 0 has no preceding token to predict it.</summary>
     public int TargetCount
     {

@@ -60,7 +60,9 @@ public sealed class QwenAttention : nn.Module<Tensor, AttentionInputs, Tensor>
             k = k.repeat_interleave(_heads / _kvHeads, dim: 1);           // (B, H, T, D)
             v = v.repeat_interleave(_heads / _kvHeads, dim: 1);
         }
-        var attended = BFloat16Products.Attention(q, k, v, inputs.Mask);        // (B, H, T, D)
+        var attended = inputs.SampleLengths is { } sampleLengths
+            ? PackedAttention.PerSample(q, k, v, sampleLengths)
+            : BFloat16Products.Attention(q, k, v, inputs.Mask);                 // (B, H, T, D)
         var merged = attended.transpose(1, 2).reshape(batch, time, _heads * _headDim);  // (B, T, H*D)
         return _oProj.call(merged).MoveToOuterDisposeScope();
     }

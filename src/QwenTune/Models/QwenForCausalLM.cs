@@ -42,8 +42,13 @@ public sealed class QwenForCausalLM : nn.Module<Tensor, Tensor>
     /// <summary>(B, T) token ids to (B, T, V) logits in the model's dtype.</summary>
     public override Tensor forward(Tensor inputIds) => Logits(_model.call(inputIds, null));
 
-    /// <summary>(B, T) ids and optional (B, T) attention mask to (B, T, C) final hidden states.</summary>
-    public Tensor Hidden(Tensor inputIds, Tensor? attentionMask = null) => _model.call(inputIds, attentionMask);
+    /// <summary>
+    /// (B, T) ids, optional (B, T) attention mask and, for packed rows, (B, T) position ids that restart at each
+    /// sample, to (B, T, C) final hidden states.
+    /// </summary>
+    public Tensor Hidden(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null) => positionIds is null
+        ? _model.call(inputIds, attentionMask)
+        : _model.Forward(inputIds, attentionMask, positionIds);
 
     public Tensor Logits(Tensor hidden) => _lmHead is null
         ? BFloat16Products.Linear(hidden, _model.EmbedTokens.weight!)

@@ -50,15 +50,33 @@ public sealed class QwenModel : nn.Module<Tensor, Tensor?, Tensor>
     /// <param name="inputIds">(B, T) token ids.</param>
     /// <param name="attentionMask">(B, T), 1 for real tokens, 0 for padding; null when there is none.</param>
     /// <returns>(B, T, C) final hidden states after the last norm.</returns>
-    public override Tensor forward(Tensor inputIds, Tensor? attentionMask)
+    public override Tensor forward(Tensor inputIds, Tensor? attentionMask) => Forward(inputIds, attentionMask, null);
+
+    /// <summary>
+    /// The forward with explicit (B, T) position ids, for packed rows: a position 0 starts a new sample, and no
+    /// token attends to a token of another sample (as Hugging Face's flash-attention path reads packed sequences
+    /// from position_ids).
+    /// </summary>
+    public Tensor Forward(Tensor inputIds, Tensor? attentionMask, Tensor? positionIds)
     {
         using var scope = NewDisposeScope();
         var hidden = _embedTokens.call(inputIds);                             // (B, T, C)
         if (InputRequiresGrad && !hidden.requires_grad)
             hidden.requires_grad_(true);
-        var (positions, mask) = PositionsAndMask(inputIds, attentionMask);
-        var (cos, sin) = _rotaryEmb.Compute(positions, hidden.dtype);
-        var inputs = new AttentionInputs(cos, sin, mask);
+        AttentionInputs inputs;
+        if (positionIds is null)
+        {
+            var (positions, mask) = PositionsAndMask(inputIds, attentionMask);
+            var (cos, sin) = _rotaryEmb.Compute(positions, hidden.dtype);
+            inputs = new AttentionInputs(cos, sin, mask);
+        }
+        else
+        {
+            var (cos, sin) = _rotaryEmb.Compute(positionIds, hidden.dtype);
+            inputs = positionIds.shape[1] >= PerSampleAttentionFrom
+                ? new AttentionInputs(cos, sin, null) { SampleLengths = SampleLengths(positionIds) }
+                : new AttentionInputs(cos, sin, SampleMask(positionIds, attentionMask));
+        }
         foreach (var layer in _layers)
             hidden = LayerRunner(layer, hidden, inputs);
         return _norm.call(hidden).MoveToOuterDisposeScope();
@@ -104,5 +122,46 @@ public sealed class QwenModel : nn.Module<Tensor, Tensor?, Tensor>
         var mask = causal.unsqueeze(0) & valid.unsqueeze(1);                           // (B, T, T)
         mask = mask | eye(time, time, ScalarType.Bool, device).unsqueeze(0);
         return (positions, mask.unsqueeze(1));                                         // (B, 1, T, T)
+    }
+
+    /// <summary>
+    /// Packed rows at least this long attend with a causal SDPA per sample, shorter ones with one SDPA and a block mask.
+    /// Measured (bench `packing`, attention, fwd+bwd, 8 heads of 64, 2 rows, 2 cores): rows of 510 tokens holding 2.5
+    /// samples, mask 535 ms against 806 ms per sample; rows of 2046 holding 8.5 samples, mask 4277 ms against 2699 ms
+    /// (the mask's work grows with T^2 whatever the samples; the loop's with the sum of their squares).
+    /// </summary>
+    private const int PerSampleAttentionFrom = 1024;
+
+    /// <summary>Per row, the lengths of the runs that start at each position 0 (the padding run included).</summary>
+    private static long[][] SampleLengths(Tensor positionIds)
+    {
+        var (batch, time) = ((int)positionIds.shape[0], (int)positionIds.shape[1]);
+        using var onCpu = positionIds.to(CPU);
+        var positions = onCpu.data<long>().ToArray();
+        return Enumerable.Range(0, batch).Select(row =>
+        {
+            var starts = Enumerable.Range(0, time).Where(t => t == 0 || positions[row * time + t] == 0).Append(time).ToArray();
+            return starts.Zip(starts.Skip(1), (start, end) => (long)(end - start)).ToArray();
+        }).ToArray();
+    }
+
+    /// <summary>
+    /// Block-diagonal causal attention for packed rows shorter than <see cref="PerSampleAttentionFrom"/>: a query sees
+    /// earlier keys of its own sample only (samples numbered by counting the position-0 starts). Rows holding a single
+    /// sample followed by right padding need no mask at all (the causal path, as in <see cref="PositionsAndMask"/>).
+    /// </summary>
+    private static Tensor? SampleMask(Tensor positionIds, Tensor? attentionMask)
+    {
+        var time = positionIds.shape[1];
+        var device = positionIds.device;
+        var sample = positionIds.eq(0).to(ScalarType.Int64).cumsum(-1);              // (B, T): 1, 1, ..., 2, 2, ...
+        var valid = attentionMask?.to(ScalarType.Bool) ?? ones_like(positionIds, ScalarType.Bool);
+        if (sample.masked_select(valid).le(1).all().item<bool>() && !(valid[.., 1..] & ~valid[.., ..^1]).any().item<bool>())
+            return null;
+        var causal = ones(time, time, ScalarType.Bool, device).tril();                 // (T, T)
+        var sameSample = sample.unsqueeze(2).eq(sample.unsqueeze(1));                  // (B, T, T)
+        var mask = causal.unsqueeze(0) & sameSample & valid.unsqueeze(1);
+        mask = mask | eye(time, time, ScalarType.Bool, device).unsqueeze(0);
+        return mask.unsqueeze(1);                                                      // (B, 1, T, T)
     }
 }

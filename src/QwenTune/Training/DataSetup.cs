@@ -23,6 +23,12 @@ public sealed record DataSetup(ISftDataset Train, IReadOnlyList<SftExample>? Eva
         log.WriteLine($"{dataPath}: {records.Samples.Count} conversations{(data.LazyPreprocess ? " (tokenized lazily)" : workers > 1 ? $" (tokenized on {workers} threads)" : "")}.");
         if (data.LazyPreprocess && workers > 1)
             log.WriteLine($"--dataloader_num_workers {workers} tokenizes the evaluation data; with --lazy_preprocess the training data is tokenized as batches need it.");
+        if (data.Packing)
+        {
+            var packed = new PackedSftDataset(train, data.ModelMaxLength);
+            log.WriteLine($"Packed {packed.SampleCount} samples into {packed.Count} rows of up to {data.ModelMaxLength} tokens.");
+            train = packed;
+        }
         var eval = data.EvalDataPath is { } evalPath
             ? new EagerSftDataset(ChatDataReader.Read(evalPath, data.SkipInvalidRecords).Samples, featurizer, workers).Examples
             : null;

@@ -32,7 +32,7 @@ public sealed class StepRunner(QwenForCausalLM model, IParameterUpdater updater,
         }
         var totalNll = collectives.AllReduceSum(nllSum);
         var tokens = (long)collectives.AllReduceSum(batches.Sum(b => (double)b.TokenCount));
-        var samples = (long)collectives.AllReduceSum(batches.Where(b => !b.IsPlaceholder).Sum(b => (double)b.Size));
+        var samples = (long)collectives.AllReduceSum(batches.Where(b => !b.IsPlaceholder).Sum(b => (double)b.SampleCount));
         var result = totalTargets > 0 ? updater.Step(learningRate, maxGradNorm, lossScale) : new StepResult(0, Skipped: true);
         if (totalTargets > 0)
             scaler?.Update(result.Skipped);
@@ -53,7 +53,7 @@ public sealed class StepRunner(QwenForCausalLM model, IParameterUpdater updater,
     {
         using var scope = NewDisposeScope();
         using var onDevice = batch.To(model.Device);
-        var hidden = model.Hidden(onDevice.InputIds, onDevice.AttentionMask);
+        var hidden = model.Hidden(onDevice.InputIds, onDevice.AttentionMask, onDevice.PositionIds);
         var (nll, _) = CausalLmLoss.NllSum(hidden, onDevice.Labels, model.LmHeadWeight);
         (nll * (batch.IsPlaceholder ? 0.0 : weight)).backward();
         return batch.IsPlaceholder ? 0.0 : nll.item<float>();

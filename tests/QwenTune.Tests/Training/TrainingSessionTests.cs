@@ -119,7 +119,7 @@ public sealed class TrainingSessionTests
             Assert.True(tensor.eq(saved[name]).all().item<bool>(), name);
     }
 
-    private static void CopyFolder(string source, string destination)
+    internal static void CopyFolder(string source, string destination)
     {
         Directory.CreateDirectory(destination);
         foreach (var file in Directory.GetFiles(source))
