@@ -25,7 +25,7 @@ internal sealed class AttributeExpr(SourcePosition position, Expr target, string
 
     public override object? Evaluate(Frame frame)
     {
-        GuardStack();
+        using var depth = Enter(frame);
         var target = Target.Evaluate(frame);
         frame.Context.Position = Position;
         return Py.GetAttribute(target, Name);
@@ -37,7 +37,7 @@ internal sealed class ItemExpr(SourcePosition position, Expr target, Expr key) :
 {
     public override object? Evaluate(Frame frame)
     {
-        GuardStack();
+        using var depth = Enter(frame);
         var container = target.Evaluate(frame);
         var index = key.Evaluate(frame);
         frame.Context.Position = Position;

@@ -11,7 +11,7 @@ internal sealed class CallExpr(SourcePosition position, Expr callee, CallSite ar
 {
     public override object? Evaluate(Frame frame)
     {
-        GuardStack();
+        using var depth = Enter(frame);
         var target = callee.Evaluate(frame);
         var values = arguments.Evaluate(frame);
         frame.Context.Position = Position;
@@ -31,7 +31,7 @@ internal sealed class FilterExpr(SourcePosition position, Expr value, FilterDefi
 {
     public override object? Evaluate(Frame frame)
     {
-        GuardStack();
+        using var depth = Enter(frame);
         var input = value.Evaluate(frame);
         var values = arguments.Evaluate(frame);
         frame.Context.Position = Position;
@@ -44,7 +44,7 @@ internal sealed class TestExpr(SourcePosition position, Expr value, TestDefiniti
 {
     public override object? Evaluate(Frame frame)
     {
-        GuardStack();
+        using var depth = Enter(frame);
         var input = value.Evaluate(frame);
         var values = arguments.Evaluate(frame);
         frame.Context.Position = Position;

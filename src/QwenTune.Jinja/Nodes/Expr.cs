@@ -10,10 +10,31 @@ internal abstract class Expr(SourcePosition position)
     public abstract object? Evaluate(Frame frame);
 
     /// <summary>
-    /// Called first by the expressions the parser builds as chains (<c>1 + 1 + ...</c>, <c>a.b.c</c>, <c>x|f|g</c>),
+    /// Entered first by the expressions the parser builds as chains (<c>1 + 1 + ...</c>, <c>a.b.c</c>, <c>x|f|g</c>),
     /// which it does in loops, not by recursion, so its nesting limit does not bound them: a chain of 100,000
-    /// evaluates 100,000 frames deep. Throws InsufficientExecutionStackException, which Template.Render reports,
-    /// instead of overflowing the stack (which ends the process).
+    /// evaluates 100,000 frames deep. Past <see cref="RenderContext.MaxExpressionDepth"/> (the same on every machine),
+    /// or when the thread's stack runs short first, it throws InsufficientExecutionStackException, which
+    /// Template.Render reports, instead of overflowing the stack (which ends the process).
     /// </summary>
-    protected static void GuardStack() => System.Runtime.CompilerServices.RuntimeHelpers.EnsureSufficientExecutionStack();
+    protected static ExpressionDepth Enter(Frame frame)
+    {
+        System.Runtime.CompilerServices.RuntimeHelpers.EnsureSufficientExecutionStack();
+        return new ExpressionDepth(frame.Context);
+    }
+}
+
+/// <summary>One level of expression evaluation, counted on the render while it lasts.</summary>
+internal readonly ref struct ExpressionDepth
+{
+    private readonly RenderContext _context;
+
+    public ExpressionDepth(RenderContext context)
+    {
+        if (context.ExpressionDepth >= RenderContext.MaxExpressionDepth)
+            throw new InsufficientExecutionStackException();
+        _context = context;
+        _context.ExpressionDepth++;
+    }
+
+    public void Dispose() => _context.ExpressionDepth--;
 }

@@ -18,7 +18,7 @@ internal sealed class BinaryExpr(SourcePosition position, BinaryOperator op, Exp
 {
     public override object? Evaluate(Frame frame)
     {
-        GuardStack();
+        using var depth = Enter(frame);
         var a = left.Evaluate(frame);
         var b = right.Evaluate(frame);
         frame.Context.Position = Position;
@@ -95,7 +95,7 @@ internal sealed class AndExpr(SourcePosition position, Expr left, Expr right) : 
 {
     public override object? Evaluate(Frame frame)
     {
-        GuardStack();
+        using var depth = Enter(frame);
         var a = left.Evaluate(frame);
         return Py.IsTruthy(a) ? right.Evaluate(frame) : a;
     }
@@ -106,7 +106,7 @@ internal sealed class OrExpr(SourcePosition position, Expr left, Expr right) : E
 {
     public override object? Evaluate(Frame frame)
     {
-        GuardStack();
+        using var depth = Enter(frame);
         var a = left.Evaluate(frame);
         return Py.IsTruthy(a) ? a : right.Evaluate(frame);
     }

@@ -7,6 +7,12 @@ internal sealed class RenderContext(string templateName, DateTime now, TimeSpan 
 {
     public const int MaxCallDepth = 200;
 
+    /// <summary>Deepest chain of expressions evaluated inside one another (chat templates nest a few dozen).</summary>
+    public const int MaxExpressionDepth = 10_000;
+
+    /// <summary>Expressions being evaluated inside one another now (<see cref="Nodes.ExpressionDepth"/>).</summary>
+    public int ExpressionDepth { get; set; }
+
     /// <summary>Wall-clock budget of one render; chat templates render in milliseconds, so more is a runaway loop.</summary>
     public static readonly TimeSpan MaxRenderTime = TimeSpan.FromSeconds(10);
 

@@ -111,7 +111,8 @@ public sealed class HfArgumentParser
                 }
                 var kind = option.Choices.Length > 0 ? "{" + string.Join(",", option.Choices) + "}" : TypeName(property.PropertyType);
                 var defaultValue = Format(property.GetValue(defaults));
-                text.Append(CultureInfo.InvariantCulture, $"  --{option.Name} {kind}").AppendLine();
+                var aliases = string.Concat(option.Aliases.Select(a => $" (or --{a} {kind})"));
+                text.Append(CultureInfo.InvariantCulture, $"  --{option.Name} {kind}{aliases}").AppendLine();
                 text.Append(CultureInfo.InvariantCulture, $"      {option.Help}{(defaultValue is null ? "" : $" (default: {defaultValue})")}").AppendLine();
             }
         }
