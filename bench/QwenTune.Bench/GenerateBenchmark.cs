@@ -29,7 +29,7 @@ internal sealed class GenerateBenchmark : IBenchmark
         var dtype = args.Count > 1 && args[1] == "bfloat16" ? ScalarType.BFloat16 : ScalarType.Float32;
         var promptTokens = args.Count > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 64;
         var newTokens = args.Count > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 16;
-        var bandwidth = CopyBandwidthGbPerS();
+        var bandwidth = MemoryBandwidth.CopyGbPerSecond();
         var configs = new Dictionary<string, QwenConfig> { ["89m"] = Shape89M, ["0.5b"] = ShapeQwen25Half };
         var runs = new List<object>();
         foreach (var (name, config) in configs.Where(c => shape == "all" || c.Key == shape))
@@ -88,26 +88,6 @@ internal sealed class GenerateBenchmark : IBenchmark
     }
 
     private static int ElementSize(ScalarType dtype) => dtype == ScalarType.Float32 ? 4 : 2;
-
-    /// <summary>
-    /// Memory bandwidth as a large tensor copy sees it (bytes read plus bytes written per second), fastest of five, with
-    /// libtorch's threads: what decode can hope for, since it streams the weights through the same threads.
-    /// </summary>
-    private static double CopyBandwidthGbPerS()
-    {
-        const long elements = 64L << 20;   // 256 MiB of float32, far beyond any cache
-        using var source = ones(elements);
-        using var target = empty(elements);
-        target.copy_(source);
-        var fastest = double.MaxValue;
-        for (var i = 0; i < 5; i++)
-        {
-            var watch = Stopwatch.StartNew();
-            target.copy_(source);
-            fastest = Math.Min(fastest, watch.Elapsed.TotalSeconds);
-        }
-        return 2.0 * elements * sizeof(float) / fastest / 1e9;
-    }
 
     private static readonly QwenConfig Shape89M = new()
     {

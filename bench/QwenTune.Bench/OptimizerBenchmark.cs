@@ -20,7 +20,7 @@ internal sealed class OptimizerBenchmark : IBenchmark
     public object Run(IReadOnlyList<string> args)
     {
         var count = args is ["--parameters", var n] ? long.Parse(n) : 32L << 20;
-        var bandwidth = CopyBandwidth();
+        var bandwidth = MemoryBandwidth.CopyGbPerSecond();
         var rows = new List<object>();
         foreach (var dtype in new[] { ScalarType.Float32, ScalarType.BFloat16 })
         {
@@ -42,23 +42,6 @@ internal sealed class OptimizerBenchmark : IBenchmark
             threads = get_num_threads(), copy_bandwidth_gb_per_s = Math.Round(bandwidth, 2),
             gemm_peak_gflops = Math.Round(GemmPeak.Gflops(ScalarType.Float32), 1), peak_rss_mb = QwenTune.Memory.PeakRssBytes() >> 20, rows,
         };
-    }
-
-    /// <summary>GB/s (= bytes per ns) of a 256 MB tensor copy, reads plus writes, best of five.</summary>
-    private static double CopyBandwidth()
-    {
-        using var scope = NewDisposeScope();
-        var source = ones(64L << 20);
-        var target = zeros(64L << 20);
-        target.copy_(source);
-        var best = double.MaxValue;
-        for (var i = 0; i < 5; i++)
-        {
-            var clock = Stopwatch.StartNew();
-            target.copy_(source);
-            best = Math.Min(best, clock.Elapsed.TotalSeconds);
-        }
-        return 2.0 * source.NumberOfElements * 4 / best / 1e9;
     }
 
     private static double NanosecondsPerParameter(long count, ScalarType dtype, bool fused)
