@@ -16,12 +16,18 @@ internal sealed class HeadBenchmark : IBenchmark
 
     public string Name => "head";
 
-    public string Description => "fused loss head fwd+bwd: share of GEMM peak across T and H (V = 151,936) [--full] [--bf16]";
+    public string Description => "fused loss head fwd+bwd: share of GEMM peak across T and H (V = 151,936) [--quick|--full|--shape TxH] [--bf16] [--block-mb N] [--keep-mb N]";
 
     public object Run(IReadOnlyList<string> args)
     {
+        string? Option(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
+        if (Option("--block-mb") is { } block)
+            FusedLinearCrossEntropy.BlockBytes = long.Parse(block) << 20;
+        if (Option("--keep-mb") is { } keep)
+            FusedLinearCrossEntropy.KeptLogitsBytes = long.Parse(keep) << 20;
         var dtype = args.Contains("--bf16") ? ScalarType.BFloat16 : ScalarType.Float32;
-        (long T, long H)[] shapes = args.Contains("--full")
+        (long T, long H)[] shapes = Option("--shape") is { } shape ? [(long.Parse(shape.Split('x')[0]), long.Parse(shape.Split('x')[1]))]
+            : args.Contains("--quick") ? [(512, 64), (1024, 64), (1024, 256), (4096, 64)] : args.Contains("--full")
             ? [(1024, 64), (1024, 256), (1024, 1024), (4096, 64), (4096, 256), (4096, 1024), (8192, 64), (8192, 256), (8192, 1024)]
             : [(1024, 64), (1024, 256), (1024, 1024), (4096, 64), (4096, 896), (8192, 64)];
         var rows = new List<object>();
@@ -43,7 +49,10 @@ internal sealed class HeadBenchmark : IBenchmark
             });
             Console.Error.WriteLine(System.Text.Json.JsonSerializer.Serialize(rows[^1]));
         }
-        return new { dtype = dtype.ToString(), vocabulary = Vocabulary, threads = get_num_threads(), rows };
+        return new
+        {
+            block_mb = FusedLinearCrossEntropy.BlockBytes >> 20, kept_mb = FusedLinearCrossEntropy.KeptLogitsBytes >> 20,
+            dtype = dtype.ToString(), vocabulary = Vocabulary, threads = get_num_threads(), rows };
     }
 
     /// <summary>Median seconds of forward + backward over a few repetitions (at least ~3 s of work or 3 runs).</summary>
