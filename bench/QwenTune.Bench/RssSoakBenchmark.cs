@@ -15,11 +15,14 @@ internal sealed class RssSoakBenchmark : IBenchmark
 {
     public string Name => "rss-soak";
 
-    public string Description => "RSS after each of N training steps of the embedded default model (default 500) and its drift [--steps N]";
+    public string Description => "RSS after each of N training steps of the embedded default model (default 500) and its drift [--steps N] [--keep-mb N]";
 
     public object Run(IReadOnlyList<string> args)
     {
-        var steps = args is ["--steps", var n] ? int.Parse(n) : 500;
+        string? Option(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
+        var steps = Option("--steps") is { } n ? int.Parse(n) : 500;
+        if (Option("--keep-mb") is { } keep)
+            FusedLinearCrossEntropy.KeptLogitsBytes = long.Parse(keep) << 20;
         var work = Path.Combine(Path.GetTempPath(), "qwentune-rss-" + Guid.NewGuid().ToString("N"));
         try
         {
