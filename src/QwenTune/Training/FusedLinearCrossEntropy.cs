@@ -14,7 +14,7 @@ namespace QwenTune.Training;
 public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<FusedLinearCrossEntropy>
 {
     /// <summary>Target bytes of one float32 logits block (tuned by bench `head`).</summary>
-    internal static long BlockBytes { get; set; } = 4L << 20;
+    internal static long BlockBytes { get; set; } = 16L << 20;
 
     /// <summary>Bytes of forward logits blocks kept for backward; past it backward recomputes them.</summary>
     internal static long KeptLogitsBytes { get; set; } = 512L << 20;
