@@ -25,7 +25,7 @@ internal static class AdamWMath
         if (FusedAdamW.Supports(target, expAvg, expAvgSq, grad, lowPrecisionCopy))
         {
             var coefficients = new FusedAdamW.Coefficients(
-                GradFactor: (float)gradFactor, DecayBefore: (float)(1.0 - learningRate * decay), DecayAfter: (float)(1.0 - learningRate * decay),
+                GradFactor: (float)gradFactor, Decay: (float)(1.0 - learningRate * decay),
                 OneMinusBeta1: (float)(1.0 - options.Beta1), Beta2: (float)options.Beta2, OneMinusBeta2: (float)(1.0 - options.Beta2),
                 BiasCorrection2Sqrt: (float)(legacy ? 1.0 : biasCorrection2Sqrt), Epsilon: (float)options.Epsilon,
                 StepSize: (float)(legacy ? -learningRate * biasCorrection2Sqrt / biasCorrection1 : -learningRate / biasCorrection1));

@@ -20,7 +20,7 @@ internal static unsafe class FusedAdamW
 
     /// <summary>Scalars of one update.</summary>
     public readonly record struct Coefficients(
-        float GradFactor, float DecayBefore, float DecayAfter, float OneMinusBeta1, float Beta2, float OneMinusBeta2,
+        float GradFactor, float Decay, float OneMinusBeta1, float Beta2, float OneMinusBeta2,
         float BiasCorrection2Sqrt, float Epsilon, float StepSize);
 
     /// <summary>Off: every update takes the composed libtorch path (bench `optimizer` compares the two).</summary>
@@ -136,13 +136,13 @@ internal static unsafe class FusedAdamW
         var m = *(Vector<float>*)mp;
         var v = *(Vector<float>*)vp;
         if (!legacy)
-            p *= c.DecayBefore;                                      // target.mul_(1 - lr * wd)
+            p *= c.Decay;                                      // target.mul_(1 - lr * wd)
         m += (g - m) * c.OneMinusBeta1;                              // expAvg.lerp_(grad, 1 - beta1)
         v = v * c.Beta2 + g * c.OneMinusBeta2 * g;                   // expAvgSq.mul_(beta2).addcmul_(grad, grad, 1 - beta2)
         var denominator = Vector.SquareRoot(v) / c.BiasCorrection2Sqrt + new Vector<float>(c.Epsilon);
         p += m / denominator * c.StepSize;                           // target.addcdiv_(expAvg, denominator, step size)
         if (legacy)
-            p *= c.DecayAfter;
+            p *= c.Decay;
         *(Vector<float>*)pp = p;
         *(Vector<float>*)mp = m;
         *(Vector<float>*)vp = v;
@@ -153,13 +153,13 @@ internal static unsafe class FusedAdamW
     {
         var g = gradient * c.GradFactor;
         if (!legacy)
-            p *= c.DecayBefore;
+            p *= c.Decay;
         m += (g - m) * c.OneMinusBeta1;
         v = v * c.Beta2 + g * c.OneMinusBeta2 * g;
         var denominator = MathF.Sqrt(v) / c.BiasCorrection2Sqrt + c.Epsilon;
         p += m / denominator * c.StepSize;
         if (legacy)
-            p *= c.DecayAfter;
+            p *= c.Decay;
         return p;
     }
 
