@@ -37,6 +37,7 @@ internal sealed class HeadBenchmark : IBenchmark
             var fused = Seconds(tokens, hidden, dtype, materialise: false);
             var plain = tokens * Vocabulary * 4 <= (4L << 30) ? Seconds(tokens, hidden, dtype, materialise: true) : double.NaN;
             var useful = 6.0 * tokens * hidden * Vocabulary / 1e9;
+            var gemms = GemmSeconds(tokens, hidden);
             rows.Add(new
             {
                 tokens, hidden,
@@ -46,6 +47,8 @@ internal sealed class HeadBenchmark : IBenchmark
                 plain_seconds = double.IsNaN(plain) ? (double?)null : Math.Round(plain, 3),
                 plain_share_of_peak = double.IsNaN(plain) ? (double?)null : Math.Round(useful / plain / peak, 3),
                 gemm_peak_gflops = Math.Round(peak, 1),
+                products_only_seconds = Math.Round(gemms, 3),
+                products_only_share_of_peak = Math.Round(useful / gemms / peak, 3),
             });
             Console.Error.WriteLine(System.Text.Json.JsonSerializer.Serialize(rows[^1]));
         }
@@ -53,6 +56,42 @@ internal sealed class HeadBenchmark : IBenchmark
         {
             block_mb = FusedLinearCrossEntropy.BlockBytes >> 20, kept_mb = FusedLinearCrossEntropy.KeptLogitsBytes >> 20,
             dtype = dtype.ToString(), vocabulary = Vocabulary, threads = get_num_threads(), rows };
+    }
+
+    /// <summary>
+    /// Median seconds of the head's three float32 products alone over the fused loss's vocabulary blocks, in its
+    /// vocabulary-major layout (logits (Vb, T) = W_b x^T, dX += G^T W_b, dW_b = G x), into reused storage: the ceiling
+    /// the element-wise work around them is measured against.
+    /// </summary>
+    private static double GemmSeconds(long tokens, long hidden)
+    {
+        using var scope = NewDisposeScope();
+        var x = randn(tokens, hidden);
+        var xT = x.t();
+        var weight = randn(Vocabulary, hidden);
+        var gradW = zeros(Vocabulary, hidden);
+        var gradX = zeros(tokens, hidden);
+        var blockLength = Math.Min(Vocabulary, Math.Max(1024, FusedLinearCrossEntropy.BlockBytes / (4 * tokens)));
+        var logits = empty(blockLength, tokens);
+        var times = new List<double>();
+        var total = Stopwatch.StartNew();
+        while (times.Count < 3 || (total.Elapsed.TotalSeconds < 2 && times.Count < 20))
+        {
+            var clock = Stopwatch.StartNew();
+            for (long start = 0; start < Vocabulary; start += blockLength)
+            {
+                var length = Math.Min(blockLength, Vocabulary - start);
+                using var block = weight.narrow(0, start, length);
+                using var output = logits.narrow(0, 0, length);
+                output.addmm_(block, xT, beta: 0);
+                using var outputT = output.t();
+                gradX.addmm_(outputT, block);
+                using var gradBlock = gradW.narrow(0, start, length);
+                gradBlock.addmm_(output, x, beta: 0);
+            }
+            times.Add(clock.Elapsed.TotalSeconds);
+        }
+        return times.Order().ElementAt(times.Count / 2);
     }
 
     /// <summary>Median seconds of forward + backward over a few repetitions (at least ~3 s of work or 3 runs).</summary>

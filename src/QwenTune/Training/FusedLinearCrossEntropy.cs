@@ -1,3 +1,4 @@
+using QwenTune.Checkpoints;
 using QwenTune.Models;
 using static TorchSharp.torch;
 
@@ -10,6 +11,7 @@ namespace QwenTune.Training;
 /// then upcast to float32; the logits' gradient cast back to the model dtype before the two products); memory drops
 /// from N x vocab floats (2.5 GB for 4096 tokens of Qwen's 151,936-token vocabulary) to one block, plus the
 /// forward's blocks that a budget lets backward reuse instead of recomputing (a quarter of the head's products).
+/// On the CPU the element-wise work on each block is <see cref="HeadKernels"/>' single passes; elsewhere libtorch's ops.
 /// </summary>
 public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<FusedLinearCrossEntropy>
 {
@@ -35,38 +37,38 @@ public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<Fuse
         using var noGrad = no_grad();
         var rows = x.shape[0];
         var product = new HeadProduct(x, weight, widen);
+        var kernels = UsesKernels(x, weight, targets);
+        var contiguousTargets = kernels ? targets.contiguous() : targets;
         var runningMax = full(rows, double.NegativeInfinity, ScalarType.Float32, x.device);
         var runningSum = zeros(rows, ScalarType.Float32, x.device);
         var targetLogit = zeros(rows, ScalarType.Float32, x.device);
+        var blocks = Blocks(rows, weight.shape[0]).ToList();
+        var keepCount = needsBackward ? Math.Min(blocks.Count, (int)(KeptLogitsBytes / Math.Max(1, blocks[0].Length * rows * 4))) : 0;
+        var holder = new object();
+        var arena = kernels ? LeaseArena(blocks, keepCount, rows, holder) : null;
         var kept = new List<Tensor>();
-        var keptBytes = 0L;
-        foreach (var (start, length) in Blocks(rows, weight.shape[0]))
+        foreach (var (index, (start, length)) in blocks.Index())
         {
             using var blockScope = NewDisposeScope();
-            var logits = product.Logits(start, length);                                    // (N, Vb) float32
-            var inBlock = (targets >= start) & (targets < start + length);
-            var local = (targets - start).clamp(0, length - 1).unsqueeze(1);
-            targetLogit.add_(logits.gather(1, local).squeeze(1).mul_(inBlock));
-            var blockMax = logits.amax([1]);
-            var keep = needsBackward && keptBytes + logits.NumberOfElements * 4 <= KeptLogitsBytes;
-            var shifted = keep ? logits - blockMax.unsqueeze(1) : logits.sub_(blockMax.unsqueeze(1));
-            var blockSum = shifted.exp_().sum(1);
-            var newMax = maximum(runningMax, blockMax);
-            runningSum.mul_((runningMax - newMax).exp_()).add_(blockSum.mul_((blockMax - newMax).exp_()));
-            runningMax.copy_(newMax);
+            var keep = index < keepCount;
+            var into = arena is null ? null : BlockStorage(arena, blocks[0].Length * rows, keep ? index : keepCount, length, rows);   // the block scope's
+            var logits = product.Logits(start, length, round: !kernels, into);                 // (Vb, N) float32
+            if (kernels)
+                ReduceOnCpu(logits, start, contiguousTargets, product.RoundsToBFloat16, runningMax, runningSum, targetLogit);
+            else
+                Reduce(logits, start, targets, keep, runningMax, runningSum, targetLogit);
             if (keep)
-            {
                 kept.Add(logits.DetachFromDisposeScope());
-                keptBytes += logits.NumberOfElements * 4;
-            }
         }
+        if (arena is not null && !needsBackward)
+            LogitsArena.Return(holder);
         var logSumExp = runningMax + runningSum.log();
         if (needsBackward)
         {
             // Inputs go through save_for_backward; a tensor made here comes back null from it in TorchSharp
             // 0.107, so the log-sum-exp and the kept blocks travel as data and backward disposes them.
             ctx.save_for_backward([x, weight, targets]);
-            ctx.save_data("state", new Held(logSumExp.DetachFromDisposeScope(), kept, widen));
+            ctx.save_data("state", new Held(logSumExp.DetachFromDisposeScope(), kept, widen, arena is null ? null : holder));
         }
         return (logSumExp - targetLogit).sum().MoveToOuterDisposeScope();
     }
@@ -81,45 +83,113 @@ public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<Fuse
         using var scope = NewDisposeScope();
         var scale = gradOutput.to(ScalarType.Float32).item<float>();
         var product = new HeadProduct(x, weight, held.Widen);
+        var kernels = UsesKernels(x, weight, targets);
+        var contiguousTargets = kernels ? targets.contiguous() : targets;
         var gradX = zeros(x.shape, ScalarType.Float32, x.device);
         var gradW = weight.requires_grad ? zeros_like(weight) : null;
-        var block = 0;
-        foreach (var (start, length) in Blocks(x.shape[0], weight.shape[0]))
+        var blocks = Blocks(x.shape[0], weight.shape[0]).ToList();
+        // The arena is this call's until the end of backward: recomputed blocks go to its scratch block.
+        var arena = held.ArenaHolder is null ? null : LeaseArena(blocks, held.Kept.Count, x.shape[0], held.ArenaHolder, reuse: true);
+        foreach (var (index, (start, length)) in blocks.Index())
         {
             using var blockScope = NewDisposeScope();
-            var keptBlock = block < held.Kept.Count ? held.Kept[block] : null;   // detached: disposed here
-            block++;
-            var probabilities = (keptBlock ?? product.Logits(start, length)).sub_(logSumExp.unsqueeze(1)).exp_();   // (N, Vb) softmax
-            SubtractOneHot(probabilities, targets, start, length);
-            var grad = product.GradientOperand(probabilities, scale);                                      // (N, Vb)
+            var keptBlock = index < held.Kept.Count ? held.Kept[index] : null;   // detached: disposed here
+            var into = arena is null || keptBlock is not null ? null : BlockStorage(arena, blocks[0].Length * x.shape[0], held.Kept.Count, length, x.shape[0]);
+            var logits = keptBlock ?? product.Logits(start, length, round: !kernels, into);
+            Tensor grad;
+            if (kernels)
+            {
+                SoftmaxGradientOnCpu(logits, start, contiguousTargets, logSumExp, product.RoundsToBFloat16, scale);
+                grad = product.GradientOperand(logits, scale, prepared: true);              // (Vb, N)
+            }
+            else
+            {
+                var probabilities = logits.sub_(logSumExp.unsqueeze(0)).exp_();               // (Vb, N) softmax
+                SubtractOneHot(probabilities, targets, start, length);
+                grad = product.GradientOperand(probabilities, scale);
+            }
             product.AccumulateInputGradient(gradX, grad, start, length, scale);
             if (gradW is not null)
                 product.WriteWeightGradient(gradW.narrow(0, start, length), grad, scale);
             keptBlock?.Dispose();
         }
         held.Kept.Clear();
+        if (held.ArenaHolder is not null)
+            LogitsArena.Return(held.ArenaHolder);
         var gradInput = gradX.to(x.dtype).MoveToOuterDisposeScope();
         gradW?.MoveToOuterDisposeScope();
         return [gradInput, gradW!, null!, null!];
     }
 
-    /// <summary>probabilities[row, target - start] -= 1 for the rows whose target falls in [start, start + length).</summary>
+    /// <summary>Whether blocks take <see cref="HeadKernels"/> (CPU tensors, float32 or bf16, AVX2) or libtorch's ops.</summary>
+    private static bool UsesKernels(Tensor x, Tensor weight, Tensor targets) =>
+        HeadKernels.Enabled && HeadKernels.Supported && x.device_type == TorchSharp.DeviceType.CPU
+        && weight.device_type == TorchSharp.DeviceType.CPU && targets.dtype == ScalarType.Int64
+        && x.dtype is ScalarType.Float32 or ScalarType.BFloat16;
+
+    /// <summary>libtorch's ops: the block (Vb, N) folded into the running log-sum-exp per token.</summary>
+    private static void Reduce(Tensor logits, long start, Tensor targets, bool keep, Tensor runningMax, Tensor runningSum, Tensor targetLogit)
+    {
+        var length = logits.shape[0];
+        var inBlock = (targets >= start) & (targets < start + length);
+        var local = (targets - start).clamp(0, length - 1).unsqueeze(0);
+        targetLogit.add_(logits.gather(0, local).squeeze(0).mul_(inBlock));
+        var blockMax = logits.amax([0]);
+        var shifted = keep ? logits - blockMax.unsqueeze(0) : logits.sub_(blockMax.unsqueeze(0));
+        var blockSum = shifted.exp_().sum([0]);
+        var newMax = maximum(runningMax, blockMax);
+        runningSum.mul_((runningMax - newMax).exp_()).add_(blockSum.mul_((blockMax - newMax).exp_()));
+        runningMax.copy_(newMax);
+    }
+
+    private static unsafe void ReduceOnCpu(Tensor logits, long start, Tensor targets, bool round, Tensor runningMax, Tensor runningSum, Tensor targetLogit) =>
+        HeadKernels.Reduce((float*)TensorMemory.DataPointer(logits), (int)logits.shape[0], (int)logits.shape[1], start,
+            (long*)TensorMemory.DataPointer(targets), round, (float*)TensorMemory.DataPointer(runningMax),
+            (float*)TensorMemory.DataPointer(runningSum), (float*)TensorMemory.DataPointer(targetLogit));
+
+    private static unsafe void SoftmaxGradientOnCpu(Tensor logits, long start, Tensor targets, Tensor logSumExp, bool round, float scale) =>
+        HeadKernels.SoftmaxGradient((float*)TensorMemory.DataPointer(logits), (int)logits.shape[0], (int)logits.shape[1], start,
+            (long*)TensorMemory.DataPointer(targets), (float*)TensorMemory.DataPointer(logSumExp), round, scale);
+
+    /// <summary>probabilities[target - start, row] -= 1 for the rows whose target falls in [start, start + length).</summary>
     private static void SubtractOneHot(Tensor probabilities, Tensor targets, long start, long length)
     {
         using var scope = NewDisposeScope();
         var rowsInBlock = ((targets >= start) & (targets < start + length)).nonzero().squeeze(1);
         if (rowsInBlock.numel() == 0)
             return;
-        var flat = rowsInBlock * length + (targets.index_select(0, rowsInBlock) - start);
+        var flat = (targets.index_select(0, rowsInBlock) - start) * targets.shape[0] + rowsInBlock;
         probabilities.view(-1).index_add_(0, flat, full(flat.shape[0], -1.0f, ScalarType.Float32, probabilities.device), 1);
     }
 
     /// <summary>Carries the log-sum-exp and the kept blocks through save_data (which warns about bare tensors).</summary>
-    private sealed record Held(Tensor LogSumExp, List<Tensor> Kept, bool Widen);
+    private sealed record Held(Tensor LogSumExp, List<Tensor> Kept, bool Widen, object? ArenaHolder);
 
+    /// <summary>
+    /// The arena for this call's blocks: the kept ones, then one scratch block for those that are not. Null when another
+    /// call holds it. <paramref name="reuse"/>: backward, whose forward leased it already.
+    /// </summary>
+    private static Tensor? LeaseArena(List<(long Start, long Length)> blocks, int keepCount, long rows, object holder, bool reuse = false)
+    {
+        var slots = keepCount + (keepCount < blocks.Count ? 1 : 0);
+        var elements = slots * blocks[0].Length * rows;
+        if (reuse)
+            LogitsArena.Return(holder);
+        return LogitsArena.Lease(elements, holder);
+    }
+
+    /// <summary>Slot <paramref name="slot"/> (of <paramref name="slotElements"/> each) of the arena as a (length, rows) view.</summary>
+    private static Tensor BlockStorage(Tensor arena, long slotElements, int slot, long length, long rows)
+    {
+        using var flat = arena.narrow(0, slot * slotElements, length * rows);
+        return flat.view(length, rows);
+    }
+
+    /// <summary>Vocabulary blocks of about <see cref="BlockBytes"/>, whole multiples of <see cref="HeadKernels.SliceRows"/>.</summary>
     private static IEnumerable<(long Start, long Length)> Blocks(long rows, long vocabulary)
     {
-        var size = Math.Min(vocabulary, Math.Max(1024, BlockBytes / (4 * Math.Max(1, rows))));
+        var slices = Math.Max(2, BlockBytes / (4 * Math.Max(1, rows)) / HeadKernels.SliceRows);
+        var size = Math.Min(vocabulary, slices * HeadKernels.SliceRows);
         for (long start = 0; start < vocabulary; start += size)
             yield return (start, Math.Min(size, vocabulary - start));
     }

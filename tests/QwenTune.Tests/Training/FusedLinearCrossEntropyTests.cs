@@ -86,6 +86,87 @@ public sealed class FusedLinearCrossEntropyTests
         }
     }
 
+    /// <summary>The CPU kernels against libtorch's ops on the same blocks (both vocabulary-major), float32 and bf16.</summary>
+    [SkippableTheory]
+    [InlineData(ScalarType.Float32, 37, 3000, false)]
+    [InlineData(ScalarType.Float32, 130, 5000, false)]  // two 64-token tiles and a tail of 2
+    [InlineData(ScalarType.BFloat16, 71, 3000, true)]
+    [InlineData(ScalarType.BFloat16, 5, 2100, false)]
+    public void Cpu_kernels_match_libtorch_ops(ScalarType dtype, int rows, int vocabulary, bool widen)
+    {
+        Skip.IfNot(HeadKernels.Supported, "this CPU has no AVX2 + FMA: the kernels never run");
+        var generator = new Generator(17);
+        var x = (randn([rows, 24], generator: generator) * 2).to(dtype);
+        var w = randn([vocabulary, 24], generator: generator).to(dtype);
+        var targets = randint(0, vocabulary, [rows], generator: generator);
+        targets[1] = tensor(vocabulary - 1L);
+        targets[2] = tensor(0L);
+        var (kernelLoss, kernelX, kernelW) = LossAndGradients(x, w, targets, widen);
+        HeadKernels.Enabled = false;
+        try
+        {
+            var (opsLoss, opsX, opsW) = LossAndGradients(x, w, targets, widen);
+            Assert.Equal(opsLoss, kernelLoss, Math.Abs(opsLoss) * 2e-6);
+            // bf16 gradients are rounded to 8 bits: an exp one unit apart may round a near-tie to the next step.
+            var (rtol, atol) = dtype == ScalarType.Float32 ? (1e-5, 1e-5) : (1e-2, 1e-5);   // float32: sums of thousands of terms
+            Assert.True(kernelX.allclose(opsX, rtol, atol), $"input gradient differs by up to {(kernelX - opsX).abs().max().item<float>()} of {opsX.abs().max().item<float>()}");
+            Assert.True(kernelW.allclose(opsW, rtol, atol), $"weight gradient differs by up to {(kernelW - opsW).abs().max().item<float>()} of {opsW.abs().max().item<float>()}");
+        }
+        finally
+        {
+            HeadKernels.Enabled = true;
+        }
+    }
+
+    /// <summary>A token's loss and gradient do not depend on the other tokens in the batch (nor on the block size).</summary>
+    [Fact]
+    public void A_tokens_loss_does_not_depend_on_the_batch_around_it()
+    {
+        var generator = new Generator(23);
+        var x = randn([150, 32], generator: generator);
+        var w = randn([4000, 32], generator: generator);
+        var targets = randint(0, 4000, [150], generator: generator);
+        var perToken = new double[150];
+        for (var t = 0; t < 150; t++)
+            perToken[t] = LossAndGradients(x.narrow(0, t, 1), w, targets.narrow(0, t, 1), widen: false).Loss;
+        var (whole, _, _) = LossAndGradients(x, w, targets, widen: false);
+        var (half, _, _) = LossAndGradients(x.narrow(0, 0, 75), w, targets.narrow(0, 0, 75), widen: false);
+        Assert.Equal(perToken.Sum(), whole, Math.Abs(whole) * 1e-6);
+        Assert.Equal(perToken.Take(75).Sum(), half, Math.Abs(half) * 1e-6);
+    }
+
+    /// <summary>
+    /// Two losses formed before one backward: the first holds the reused logits storage until its backward, so the
+    /// second must not write over its kept blocks.
+    /// </summary>
+    [Fact]
+    public void Two_losses_before_one_backward_keep_their_own_logits()
+    {
+        var generator = new Generator(29);
+        var w = randn([3000, 16], generator: generator);
+        var (x1, x2) = (randn([40, 16], generator: generator), randn([60, 16], generator: generator));
+        var (t1, t2) = (randint(0, 3000, [40], generator: generator), randint(0, 3000, [60], generator: generator));
+        var (_, alone1, _) = LossAndGradients(x1, w, t1, widen: false);
+        var (_, alone2, _) = LossAndGradients(x2, w, t2, widen: false);
+        var (leaf1, leaf2) = (x1.clone().requires_grad_(true), x2.clone().requires_grad_(true));
+        var wLeaf = w.clone().requires_grad_(true);
+        ((FusedLinearCrossEntropy.NllSum(leaf1, wLeaf, t1) + FusedLinearCrossEntropy.NllSum(leaf2, wLeaf, t2)) * 0.25).backward();
+        Assert.True(leaf1.grad!.allclose(alone1, 1e-5, 1e-6), "first loss's input gradient differs");
+        Assert.True(leaf2.grad!.allclose(alone2, 1e-5, 1e-6), "second loss's input gradient differs");
+    }
+
+    [Theory]
+    [InlineData(float.NaN)]
+    [InlineData(float.PositiveInfinity)]
+    public void A_non_finite_logit_makes_the_loss_non_finite(float value)
+    {
+        var x = randn([20, 8]);
+        var w = randn([3000, 8]);
+        w[1234, 3] = tensor(value);
+        var loss = FusedLinearCrossEntropy.NllSum(x, w, randint(0, 3000, [20]));
+        Assert.False(float.IsFinite(loss.item<float>()));
+    }
+
     private static (double Loss, Tensor GradX, Tensor GradW) LossAndGradients(Tensor x, Tensor w, Tensor targets, bool widen)
     {
         var xLeaf = x.detach().clone().requires_grad_(true);
