@@ -6,12 +6,18 @@ public static partial class Memory
     private static bool s_trimUnavailable;
 
     /// <summary>
-    /// Hands the pages glibc keeps after frees back to the system (malloc_trim). libtorch's CPU tensors are
-    /// malloc'ed and freed every step; glibc keeps the freed pages of its heaps, so without this the resident size
-    /// creeps up over a run though nothing leaks. A no-op where the C library has no malloc_trim (musl, macOS).
+    /// Frees what only finalizers would free, then hands the pages glibc keeps after frees back to the system
+    /// (malloc_trim). Some tensors of a step (autograd's saved tensors, wrappers TorchSharp makes internally) are
+    /// released by their finalizers, which run only when the small managed heap is collected: hundreds of megabytes of
+    /// native memory came and went with the .NET collections, a sawtooth of 644-1,331 MB over 500 steps of the default
+    /// model (bench rss-soak), flat within 3.4% once collected after every step. libtorch's CPU tensors are malloc'ed
+    /// and freed every step, and glibc keeps the freed pages of its heaps. malloc_trim is a no-op where the C library
+    /// has none (musl, macOS).
     /// </summary>
     public static void ReturnFreedPages()
     {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
         if (s_trimUnavailable || !OperatingSystem.IsLinux())
             return;
         try
