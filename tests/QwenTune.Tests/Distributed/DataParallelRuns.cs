@@ -21,12 +21,14 @@ public sealed class DataParallelRuns : IDisposable
             // Small buckets and threshold, so that even this tiny model is reduced in several pieces and ZeRO-3 shards its layers.
             File.WriteAllText(Config(stage),
                 $$$"""{"zero_optimization": {"stage": {{{stage}}}, "reduce_bucket_size": 3000, "stage3_param_persistence_threshold": 100}}""");
+            File.WriteAllText(Config(stage, overlapComm: true),
+                $$$"""{"zero_optimization": {"stage": {{{stage}}}, "overlap_comm": true, "reduce_bucket_size": 3000, "stage3_param_persistence_threshold": 100}}""");
         }
     }
 
     internal TrainingFixture Fixture { get; }
 
-    public string Config(int stage) => Fixture.Output($"ds_zero{stage}.json");
+    public string Config(int stage, bool overlapComm = false) => Fixture.Output($"ds_zero{stage}{(overlapComm ? "_overlap" : "")}.json");
 
     /// <summary>Arguments of every run: float32, constant learning rate, 4 steps of accumulation 2, eval and save at 2 and 4.</summary>
     public string[] Arguments(string output, int batch, params string[] extra) =>

@@ -29,17 +29,19 @@ public sealed class DataParallelTrainingTests(DataParallelRuns runs) : IClassFix
     }
 
     [Theory]
-    [InlineData(1, false)]
-    [InlineData(2, false)]
-    [InlineData(2, true)]
-    [InlineData(3, false)]
-    [InlineData(3, true)]
-    public void Zero_stage_follows_the_stage_0_trajectory(int stage, bool gradientCheckpointing)
+    [InlineData(1, false, false)]
+    [InlineData(2, false, false)]
+    [InlineData(2, true, false)]
+    [InlineData(2, true, true)]    // overlap_comm: non-blocking reductions during backward
+    [InlineData(3, false, false)]
+    [InlineData(3, true, false)]
+    public void Zero_stage_follows_the_stage_0_trajectory(int stage, bool gradientCheckpointing, bool overlapComm)
     {
-        var name = $"zero{stage}{(gradientCheckpointing ? "-gc" : "")}";
-        var run = runs.Ranks(2, name, "--deepspeed", runs.Config(stage), "--gradient_checkpointing", gradientCheckpointing.ToString());
+        var name = $"zero{stage}{(gradientCheckpointing ? "-gc" : "")}{(overlapComm ? "-overlap" : "")}";
+        var config = runs.Config(stage, overlapComm);
+        var run = runs.Ranks(2, name, "--deepspeed", config, "--gradient_checkpointing", gradientCheckpointing.ToString());
         AssertSameRun(runs.Ranks(2, "two"), run, "model.safetensors");
-        Assert.Contains(Path.GetFileName(runs.Config(stage)), File.ReadAllText(Path.Combine(run, "training_args.json")));
+        Assert.Contains(Path.GetFileName(config), File.ReadAllText(Path.Combine(run, "training_args.json")));
     }
 
     [Fact]
