@@ -107,7 +107,7 @@ public sealed class QwenLinear : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         // The adapter weights are float32 masters; the products run in the activations' dtype, as under Hugging Face's
         // bf16 autocast (casting r x in and out x r matrices is cheap, casting every activation to float32 is not).
-        var x = training && _loraDropout > 0 ? Dropout(input, _loraDropout, _generator) : input;
+        var x = training && _loraDropout > 0 ? LoraDropout.Apply(input, _loraDropout, _generator) : input;
         var down = BFloat16Products.Linear(x, _loraA.weight!.to(input.dtype));                   // (..., r)
         var update = BFloat16Products.Linear(down, _loraB.weight!.to(input.dtype)) * LoraScaling; // (..., out)
         return (output + update).MoveToOuterDisposeScope();
@@ -132,19 +132,6 @@ public sealed class QwenLinear : nn.Module<Tensor, Tensor>
             ? baseWeight
             : baseWeight + _loraB!.weight!.matmul(_loraA.weight!) * LoraScaling;
         return merged.to(dtype).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>
-    /// Inverted dropout with the keep mask drawn as 16-bit integers: libtorch's bernoulli-based dropout costs about
-    /// 6.5 ns per element on CPU, which made LoRA's input dropout a third of a step; this draws the same
-    /// distribution (drop probability rounded to 1/65536) in two thirds of the time.
-    /// </summary>
-    private static Tensor Dropout(Tensor x, double p, Generator? generator)
-    {
-        var dropped = (long)Math.Round(p * 65536);
-        using var draws = randint(-32768L, 32768L, x.shape, ScalarType.Int16, x.device, generator: generator);
-        using var keep = draws.ge(-32768 + dropped);
-        return x.mul(keep).mul_(65536.0 / (65536 - dropped));
     }
 
     private static Tensor CastTo(Tensor t, ScalarType dtype) => t.dtype == dtype ? t : t.to(dtype);
