@@ -138,7 +138,7 @@ public static class MemoryEstimator
     /// trains, the normalised values; a trained projection keeps its input; SDPA keeps q, k, v (k and v repeated to all
     /// heads) and its output; SwiGLU keeps gate (silu's input), silu(gate) and up (the product's operands). Rotary
     /// embedding keeps only cos/sin, repeat_interleave nothing. A frozen dense or NF4 projection keeps nothing; a LoRA
-    /// adapter keeps its dropout mask (bool) and the dropped input for lora_A, and the rank-r product for lora_B.
+    /// adapter keeps its dropped input for lora_A (the mask is recomputed in backward), and the rank-r product for lora_B.
     /// </summary>
     public static long LayerActivations(TrainingShape shape, ParameterCounts counts)
     {
@@ -160,7 +160,7 @@ public static class MemoryEstimator
         var targets = counts.Projections.Where(p => shape.LoraTargets.Contains(p.Name)).ToList();
         var products = targets.Count * s * n * shape.LoraRank;
         if (shape.LoraDropout > 0)
-            return products + targets.Sum(p => n * p.In * (1 + s));   // each adapter draws its own mask over its input
+            return products + targets.Sum(p => n * p.In * s);   // each adapter drops its own copy of its input
         // Without dropout lora_A reads the projection's input itself, shared by projections that read the same tensor.
         static string Source(string name) => name switch
         {

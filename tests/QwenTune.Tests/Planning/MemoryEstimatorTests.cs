@@ -92,9 +92,9 @@ public sealed class MemoryEstimatorTests
         var bf16 = 2 * n * c * (4 + 2 + 2) + 2 * (5 * n * q + 4 * n * i);
         Assert.Equal(bf16, MemoryEstimator.LayerActivations(Shape(bytes: 2), new ParameterCounts(TinyModels.Qwen2())));
         // LoRA float32, dropout 0.05, r 4: the norms keep only their float32 input; SDPA 4 of N x Q; gate, silu, up; each of
-        // the 7 adapters a bool mask and the dropped input over its fan-in, and the (N, 4) product.
+        // the 7 adapters the dropped input over its fan-in (the mask is recomputed in backward), and the (N, 4) product.
         var fanIns = 5 * c + q + i;   // q, k, v, gate, up read C; o reads Q; down reads I
-        var lora = 2 * n * c * 4 + 4 * 4 * n * q + 3 * 4 * n * i + n * fanIns * (1 + 4) + 7 * 4 * n * 4;
+        var lora = 2 * n * c * 4 + 4 * 4 * n * q + 3 * 4 * n * i + n * fanIns * 4 + 7 * 4 * n * 4;
         Assert.Equal(lora, MemoryEstimator.LayerActivations(Shape(TuningMode.Lora), new ParameterCounts(TinyModels.Qwen2())));
     }
 
@@ -120,17 +120,20 @@ public sealed class MemoryEstimatorTests
     }
 
     [Fact]
-    public void Step_flops_are_six_per_weight_and_token_plus_attention_and_a_recomputed_head()
+    public void Step_flops_are_six_per_weight_and_token_plus_attention_and_the_head()
     {
         // Projection weights a layer: 1024 + 512 + 512 + 1024 + 3 * 2048 = 9216; 16 tokens; 2 layers.
-        var flops = StepFlops.For(Shape());
+        const long budget = 512L << 20;
+        var flops = StepFlops.For(Shape(), budget);
         Assert.Equal(6.0 * 2 * 9216 * 16, flops.Layers);
         Assert.Equal(3 * 2.0 * 2 * 8 * 8 * 32 * 2, flops.Attention);   // forward 2 B T^2 Q a layer, backward twice that
-        Assert.Equal(8.0 * 9600 * 16, flops.Head);
-        var checkpointed = StepFlops.For(Shape() with { GradientCheckpointing = true });
+        Assert.Equal(6.0 * 9600 * 16, flops.Head);   // the head's logits blocks fit the kept budget: not recomputed
+        var checkpointed = StepFlops.For(Shape() with { GradientCheckpointing = true }, budget);
         Assert.Equal(8.0 * 2 * 9216 * 16, checkpointed.Layers);
-        var lora = StepFlops.For(Shape(TuningMode.Lora));
+        var lora = StepFlops.For(Shape(TuningMode.Lora), budget);
         Assert.Equal((4.0 * 2 * 9216 + 6.0 * 4096) * 16, lora.Layers);   // frozen base: no weight gradients
-        Assert.Equal(6.0 * 9600 * 16, lora.Head);
+        Assert.Equal(4.0 * 9600 * 16, lora.Head);   // frozen head: logits and the input gradient
+        // A budget of a quarter of the logits: three quarters recomputed, 2 more FLOPs per head weight and token for them.
+        Assert.Equal((6.0 + 2 * 0.75) * 9600 * 16, StepFlops.For(Shape(), keptLogitsBytes: 4L * 16 * 300 / 4).Head);
     }
 }
