@@ -41,16 +41,4 @@ internal static class LogitsArena
                 _holder = null;
         }
     }
-
-    /// <summary>Frees the storage (when no one holds it): the next lease allocates again.</summary>
-    public static void Release()
-    {
-        lock (Gate)
-        {
-            if (_holder is not null)
-                return;
-            _storage?.Dispose();
-            _storage = null;
-        }
-    }
 }
