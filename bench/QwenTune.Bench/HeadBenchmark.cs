@@ -71,16 +71,12 @@ internal sealed class HeadBenchmark : IBenchmark
         var weight = randn(Vocabulary, hidden);
         var gradW = zeros(Vocabulary, hidden);
         var gradX = zeros(tokens, hidden);
-        var blockLength = Math.Min(Vocabulary, Math.Max(1024, FusedLinearCrossEntropy.BlockBytes / (4 * tokens)));
-        var logits = empty(blockLength, tokens);
-        var times = new List<double>();
-        var total = Stopwatch.StartNew();
-        while (times.Count < 3 || (total.Elapsed.TotalSeconds < 2 && times.Count < 20))
+        var blocks = FusedLinearCrossEntropy.Blocks(tokens, Vocabulary).ToList();
+        var logits = empty(blocks[0].Length, tokens);
+        return MedianSeconds(2, () =>
         {
-            var clock = Stopwatch.StartNew();
-            for (long start = 0; start < Vocabulary; start += blockLength)
+            foreach (var (start, length) in blocks)
             {
-                var length = Math.Min(blockLength, Vocabulary - start);
                 using var block = weight.narrow(0, start, length);
                 using var output = logits.narrow(0, 0, length);
                 output.addmm_(block, xT, beta: 0);
@@ -89,9 +85,7 @@ internal sealed class HeadBenchmark : IBenchmark
                 using var gradBlock = gradW.narrow(0, start, length);
                 gradBlock.addmm_(output, x, beta: 0);
             }
-            times.Add(clock.Elapsed.TotalSeconds);
-        }
-        return times.Order().ElementAt(times.Count / 2);
+        });
     }
 
     /// <summary>Median seconds of forward + backward over a few repetitions (at least ~3 s of work or 3 runs).</summary>
@@ -102,19 +96,34 @@ internal sealed class HeadBenchmark : IBenchmark
         var x = (randn(tokens, hidden, generator: generator) * 0.5).to(dtype).requires_grad_();
         var weight = (randn(Vocabulary, hidden, generator: generator) * 0.02).to(dtype).requires_grad_();
         var targets = randint(0, Vocabulary, tokens, generator: generator);
-        var times = new List<double>();
-        var total = Stopwatch.StartNew();
-        while (times.Count < 3 || (total.Elapsed.TotalSeconds < 3 && times.Count < 20))
+        return MedianSeconds(3, () =>
         {
             using var step = NewDisposeScope();
-            var clock = Stopwatch.StartNew();
             var loss = materialise
                 ? nn.functional.cross_entropy(nn.functional.linear(x, weight).to(ScalarType.Float32), targets, reduction: nn.Reduction.Sum)
                 : FusedLinearCrossEntropy.NllSum(x, weight, targets);
             loss.backward();
-            times.Add(clock.Elapsed.TotalSeconds);
+        }, between: () =>
+        {
             x.grad?.zero_();
             weight.grad?.zero_();
+        });
+    }
+
+    /// <summary>
+    /// Median seconds of <paramref name="run"/> over at least 3 runs, and more (up to 20) while the runs so far took
+    /// under <paramref name="budgetSeconds"/>; <paramref name="between"/> runs untimed after each.
+    /// </summary>
+    private static double MedianSeconds(double budgetSeconds, Action run, Action? between = null)
+    {
+        var times = new List<double>();
+        var total = Stopwatch.StartNew();
+        while (times.Count < 3 || (total.Elapsed.TotalSeconds < budgetSeconds && times.Count < 20))
+        {
+            var clock = Stopwatch.StartNew();
+            run();
+            times.Add(clock.Elapsed.TotalSeconds);
+            between?.Invoke();
         }
         return times.Order().ElementAt(times.Count / 2);
     }

@@ -128,18 +128,24 @@ public sealed class LoraDropout : autograd.SingleTensorFunction<LoraDropout>
         return Avx2.CompareEqual(Avx2.Max(hash, threshold), hash).AsSingle();
     }
 
+    /// <summary>The keep mask of the eight elements at index <paramref name="at"/> (a multiple of 8) onwards.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Keeps(long at, uint seed, Vector256<uint> thresholds)
+    {
+        var lanes = Vector256.Create(0u, 1, 2, 3, 4, 5, 6, 7);
+        var mixed = Vector256.Create(seed ^ ((uint)(at >> 32) * 0x9E3779B9u));
+        return Keeps(Hash(Vector256.Create((uint)at) + lanes, mixed), thresholds);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void MaskFloat32(float* input, float* output, long start, int length, uint threshold, float scale, uint seed)
     {
         var thresholds = Vector256.Create(threshold);
         var scales = Vector256.Create(scale);
-        var lanes = Vector256.Create(0u, 1, 2, 3, 4, 5, 6, 7);
         var i = 0;
         for (; i + 8 <= length; i += 8)
         {
-            var at = start + i;
-            var mixed = Vector256.Create(seed ^ ((uint)(at >> 32) * 0x9E3779B9u));
-            var keep = Keeps(Hash(Vector256.Create((uint)at) + lanes, mixed), thresholds);
+            var keep = Keeps(start + i, seed, thresholds);
             Avx.Store(output + i, Avx.And(Avx.LoadVector256(input + i) * scales, keep));
         }
         for (; i < length; i++)
@@ -151,15 +157,12 @@ public sealed class LoraDropout : autograd.SingleTensorFunction<LoraDropout>
     {
         var thresholds = Vector256.Create(threshold);
         var scales = Vector256.Create(scale);
-        var lanes = Vector256.Create(0u, 1, 2, 3, 4, 5, 6, 7);
         var i = 0;
         for (; i + 8 <= length; i += 8)
         {
-            var at = start + i;
-            var mixed = Vector256.Create(seed ^ ((uint)(at >> 32) * 0x9E3779B9u));
-            var keep = Keeps(Hash(Vector256.Create((uint)at) + lanes, mixed), thresholds);
+            var keep = Keeps(start + i, seed, thresholds);
             var wide = Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(Sse2.LoadVector128(input + i)), 16).AsSingle();
-            var bits = RoundToBFloat16Bits(Avx.And(wide * scales, keep));
+            var bits = BFloat16Bits.Round(Avx.And(wide * scales, keep).AsVector()).AsVector256();
             // Eight 32-bit lanes holding 16-bit values: pack to eight ushorts.
             var packed = Avx2.PackUnsignedSaturate(bits.AsInt32(), bits.AsInt32());
             var ordered = Avx2.Permute4x64(packed.AsUInt64(), 0b_11_01_10_00).AsUInt16();
@@ -168,25 +171,7 @@ public sealed class LoraDropout : autograd.SingleTensorFunction<LoraDropout>
         for (; i < length; i++)
         {
             var value = BitConverter.Int32BitsToSingle(input[i] << 16);
-            output[i] = Hash(seed, start + i) >= threshold ? RoundToBFloat16(value * scale) : (ushort)0;
+            output[i] = Hash(seed, start + i) >= threshold ? BFloat16Bits.Round(value * scale) : (ushort)0;
         }
-    }
-
-    /// <summary>float32 to bf16 bits (ties to even; NaN stays a quiet NaN), in the low half of each 32-bit lane.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<uint> RoundToBFloat16Bits(Vector256<float> values)
-    {
-        var bits = values.AsUInt32();
-        var rounded = Avx2.ShiftRightLogical(bits + Vector256.Create(0x7FFFu) + (Avx2.ShiftRightLogical(bits, 16) & Vector256.Create(1u)), 16);
-        var isNaN = Avx.CompareUnordered(values, values).AsUInt32();
-        return Avx2.BlendVariable(rounded, Vector256.Create(0x7FC0u), isNaN);
-    }
-
-    private static ushort RoundToBFloat16(float value)
-    {
-        if (float.IsNaN(value))
-            return 0x7FC0;
-        var bits = BitConverter.SingleToUInt32Bits(value);
-        return (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
     }
 }

@@ -1,5 +1,6 @@
 using System.Numerics;
 using QwenTune.Checkpoints;
+using QwenTune.Models;
 using static TorchSharp.torch;
 
 namespace QwenTune.Training;
@@ -116,7 +117,7 @@ internal static unsafe class FusedAdamW
                 var p0 = Step(p + i, m + i, v + i, g0, c, legacy);
                 var p1 = Step(p + i + width, m + i + width, v + i + width, g1, c, legacy);
                 if (copy is not null)
-                    *(Vector<ushort>*)(copy + i) = Vector.Narrow(RoundToBFloat16(p0), RoundToBFloat16(p1));
+                    *(Vector<ushort>*)(copy + i) = Vector.Narrow(BFloat16Bits.Round(p0), BFloat16Bits.Round(p1));
             }
         }
         for (; i < length; i++)
@@ -124,7 +125,7 @@ internal static unsafe class FusedAdamW
             var gradient = gBf16 is not null ? BitConverter.Int32BitsToSingle(gBf16[i] << 16) : gF32[i];
             var value = StepScalar(ref p[i], ref m[i], ref v[i], gradient, c, legacy);
             if (copy is not null)
-                copy[i] = RoundToBFloat16(value);
+                copy[i] = BFloat16Bits.Round(value);
         }
     }
 
@@ -161,23 +162,6 @@ internal static unsafe class FusedAdamW
         if (legacy)
             p *= c.Decay;
         return p;
-    }
-
-    /// <summary>float32 to bf16 bits, round to nearest even; NaN stays a quiet NaN (c10::BFloat16's conversion).</summary>
-    private static Vector<uint> RoundToBFloat16(Vector<float> values)
-    {
-        var bits = Vector.AsVectorUInt32(values);
-        var rounded = Vector.ShiftRightLogical(bits + new Vector<uint>(0x7FFF) + (Vector.ShiftRightLogical(bits, 16) & Vector<uint>.One), 16);
-        var isNaN = Vector.GreaterThan(bits & new Vector<uint>(0x7FFFFFFF), new Vector<uint>(0x7F800000));
-        return Vector.ConditionalSelect(isNaN, new Vector<uint>(0x7FC0), rounded);
-    }
-
-    private static ushort RoundToBFloat16(float value)
-    {
-        if (float.IsNaN(value))
-            return 0x7FC0;
-        var bits = BitConverter.SingleToUInt32Bits(value);
-        return (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
     }
 
     private static double SquaresOfFloat32(float* data, int length)

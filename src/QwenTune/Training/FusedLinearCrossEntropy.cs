@@ -68,7 +68,7 @@ public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<Fuse
             // Inputs go through save_for_backward; a tensor made here comes back null from it in TorchSharp
             // 0.107, so the log-sum-exp and the kept blocks travel as data and backward disposes them.
             ctx.save_for_backward([x, weight, targets]);
-            ctx.save_data("state", new Held(logSumExp.DetachFromDisposeScope(), kept, widen, arena is null ? null : holder));
+            ctx.save_data("state", new Held(logSumExp.DetachFromDisposeScope(), kept, widen, arena, arena is null ? null : holder));
         }
         return (logSumExp - targetLogit).sum().MoveToOuterDisposeScope();
     }
@@ -88,8 +88,8 @@ public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<Fuse
         var gradX = zeros(x.shape, ScalarType.Float32, x.device);
         var gradW = weight.requires_grad ? zeros_like(weight) : null;
         var blocks = Blocks(x.shape[0], weight.shape[0]).ToList();
-        // The arena is this call's until the end of backward: recomputed blocks go to its scratch block.
-        var arena = held.ArenaHolder is null ? null : LeaseArena(blocks, held.Kept.Count, x.shape[0], held.ArenaHolder, reuse: true);
+        // The forward's arena is this call's until the end of backward: recomputed blocks go to its scratch block.
+        var arena = held.Arena;
         foreach (var (index, (start, length)) in blocks.Index())
         {
             using var blockScope = NewDisposeScope();
@@ -163,19 +163,16 @@ public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<Fuse
     }
 
     /// <summary>Carries the log-sum-exp and the kept blocks through save_data (which warns about bare tensors).</summary>
-    private sealed record Held(Tensor LogSumExp, List<Tensor> Kept, bool Widen, object? ArenaHolder);
+    private sealed record Held(Tensor LogSumExp, List<Tensor> Kept, bool Widen, Tensor? Arena, object? ArenaHolder);
 
     /// <summary>
-    /// The arena for this call's blocks: the kept ones, then one scratch block for those that are not. Null when another
-    /// call holds it. <paramref name="reuse"/>: backward, whose forward leased it already.
+    /// The arena for this call's blocks, held until its backward: the kept ones, then one scratch block for those that
+    /// are not. Null when another call holds it.
     /// </summary>
-    private static Tensor? LeaseArena(List<(long Start, long Length)> blocks, int keepCount, long rows, object holder, bool reuse = false)
+    private static Tensor? LeaseArena(List<(long Start, long Length)> blocks, int keepCount, long rows, object holder)
     {
         var slots = keepCount + (keepCount < blocks.Count ? 1 : 0);
-        var elements = slots * blocks[0].Length * rows;
-        if (reuse)
-            LogitsArena.Return(holder);
-        return LogitsArena.Lease(elements, holder);
+        return LogitsArena.Lease(slots * blocks[0].Length * rows, holder);
     }
 
     /// <summary>Slot <paramref name="slot"/> (of <paramref name="slotElements"/> each) of the arena as a (length, rows) view.</summary>
@@ -186,7 +183,7 @@ public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<Fuse
     }
 
     /// <summary>Vocabulary blocks of about <see cref="BlockBytes"/>, whole multiples of <see cref="HeadKernels.SliceRows"/>.</summary>
-    private static IEnumerable<(long Start, long Length)> Blocks(long rows, long vocabulary)
+    internal static IEnumerable<(long Start, long Length)> Blocks(long rows, long vocabulary)
     {
         var slices = Math.Max(2, BlockBytes / (4 * Math.Max(1, rows)) / HeadKernels.SliceRows);
         var size = Math.Min(vocabulary, slices * HeadKernels.SliceRows);

@@ -1,6 +1,8 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using QwenTune.Models;
 using static TorchSharp.torch;
 
 namespace QwenTune.Training;
@@ -222,13 +224,8 @@ internal static unsafe class HeadKernels
         return Avx.AndNot(underflows, p * power);
     }
 
-    /// <summary>Float32 rounded to the nearest bf16 (ties to even), kept as float32; NaN stays NaN.</summary>
+    /// <summary>Float32 rounded to the nearest bf16 (<see cref="BFloat16Bits"/>), kept as float32.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<float> RoundToBFloat16(Vector256<float> values)
-    {
-        var bits = values.AsUInt32();
-        var rounded = (bits + Vector256.Create(0x7FFFu) + (Vector256.ShiftRightLogical(bits, 16) & Vector256<uint>.One)) & Vector256.Create(0xFFFF0000u);
-        var isNaN = Avx.CompareUnordered(values, values);
-        return Avx.BlendVariable(rounded.AsSingle(), values, isNaN);
-    }
+    internal static Vector256<float> RoundToBFloat16(Vector256<float> values) =>
+        Vector.ShiftLeft(BFloat16Bits.Round(values.AsVector()), 16).AsVector256().AsSingle();
 }
