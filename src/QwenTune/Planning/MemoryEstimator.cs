@@ -10,9 +10,6 @@ namespace QwenTune.Planning;
 /// </summary>
 public static class MemoryEstimator
 {
-    /// <summary>Target bytes of one float32 logits block, as FusedLinearCrossEntropy chooses it.</summary>
-    private const long LossBlockBytes = 2L << 20;
-
     public static MemoryEstimate Estimate(TrainingShape shape)
     {
         var counts = new ParameterCounts(shape.Config);
@@ -189,15 +186,19 @@ public static class MemoryEstimator
     }
 
     /// <summary>
-    /// FusedLinearCrossEntropy: per vocabulary block the logits (and their float32 copy below float32), in backward the
-    /// block's probabilities and their cast, the float32 input gradient, a product of (N, C) and the (block, C) weight
-    /// gradient slice; never the (N, vocab) logits.
+    /// FusedLinearCrossEntropy, with its own vocabulary blocks: the float32 logits blocks that forward keeps for backward
+    /// (up to its kept budget) and one scratch block for the rest, below float32 a block's gradient cast to the model
+    /// dtype, the float32 input gradient, a product of (N, C) and the (block, C) weight gradient slice; never the (N,
+    /// vocab) logits beyond the budget.
     /// </summary>
     public static long LossHeadWorking(TrainingShape shape)
     {
-        long rows = shape.Tokens, s = shape.ElementBytes, c = shape.Config.HiddenSize, vocab = shape.Config.VocabSize;
-        var block = Math.Min(vocab, Math.Max(1024, LossBlockBytes / (4 * Math.Max(1, rows))));
-        var logits = rows * block * (s == 4 ? 4 : s + 4 + s);
+        long rows = Math.Max(1, shape.Tokens), s = shape.ElementBytes, c = shape.Config.HiddenSize, vocab = shape.Config.VocabSize;
+        var blocks = Training.FusedLinearCrossEntropy.Blocks(rows, vocab).ToList();
+        var block = blocks[0].Length;
+        var blockBytes = 4 * rows * block;
+        var kept = Math.Min(blocks.Count, Training.FusedLinearCrossEntropy.KeptLogitsBytes / blockBytes);
+        var logits = (kept + (kept < blocks.Count ? 1 : 0)) * blockBytes + (s == 4 ? 0 : s * rows * block);
         return logits + 4 * rows * c + 2 * s * rows * c + s * block * c;
     }
 

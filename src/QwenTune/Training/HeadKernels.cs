@@ -28,9 +28,9 @@ internal static unsafe class HeadKernels
     /// <summary>
     /// Folds the logits block l (length x tokens, row j = vocabulary id start + j) into each token's running max and
     /// sum of exp; rounds the block to bf16 first (in place) when <paramref name="roundToBFloat16"/>, and records the
-    /// logit of each token whose target falls in the block. A NaN or infinite logit makes its token's sum NaN. One
-    /// pass over the block: each thread streams its rows keeping an online max and sum per token, rescaling a sum only
-    /// when its max grows; the threads' partial sums are then merged in order.
+    /// logit of each token whose target falls in the block. A NaN or infinite logit makes its token's sum NaN. Each
+    /// thread takes its own rows a chunk at a time (<see cref="ReduceRows"/>) into a partial max and sum per token;
+    /// the threads' partials are then merged in order.
     /// </summary>
     public static void Reduce(float* logits, int length, int tokens, long start, long* targets, bool roundToBFloat16,
         float* runningMax, float* runningSum, float* targetLogit)
@@ -57,53 +57,79 @@ internal static unsafe class HeadKernels
         }
     }
 
+    /// <summary>Rows per chunk of <see cref="ReduceRows"/>: a chunk of a few hundred tokens stays in L1 between its two sweeps.</summary>
+    private const int ChunkRows = 16;
+
+    /// <summary>
+    /// Folds <paramref name="count"/> rows into (max, sum) per token, <see cref="ChunkRows"/> rows at a time: per eight
+    /// tokens, the chunk's max first (rounding to bf16 on the way when asked), then the sum of exp(x - max) in a
+    /// register, so the running sum is rescaled once per chunk rather than compared row by row.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ReduceRows(float* rows, int count, int tokens, bool roundToBFloat16, float* max, float* sum)
     {
         var vectorTokens = tokens / Lanes * Lanes;
-        for (var j = 0; j < count; j++)
+        for (var first = 0; first < count; first += ChunkRows)
         {
-            var row = rows + (long)j * tokens;
+            var chunk = rows + (long)first * tokens;
+            var n = Math.Min(ChunkRows, count - first);
             for (var t = 0; t < vectorTokens; t += Lanes)
             {
-                var x = Avx.LoadVector256(row + t);
-                if (roundToBFloat16)
+                var chunkMax = Vector256.Create(float.NegativeInfinity);
+                for (var j = 0; j < n; j++)
                 {
-                    x = RoundToBFloat16(x);
-                    Avx.Store(row + t, x);
+                    var at = chunk + (long)j * tokens + t;
+                    var x = Avx.LoadVector256(at);
+                    if (roundToBFloat16)
+                    {
+                        x = RoundToBFloat16(x);
+                        Avx.Store(at, x);
+                    }
+                    chunkMax = Avx.Max(chunkMax, x);
                 }
-                Accumulate(max + t, sum + t, x);
+                var oldMax = Avx.LoadVector256(max + t);
+                var newMax = Avx.Max(oldMax, chunkMax);
+                var chunkSum = ChunkSum(chunk + t, n, tokens, newMax, Lanes);
+                Avx.Store(sum + t, Fma.MultiplyAdd(Avx.LoadVector256(sum + t), Exp(oldMax - newMax), chunkSum));
+                Avx.Store(max + t, newMax);
             }
             for (var t = vectorTokens; t < tokens; t++)
             {
-                var x = Vector256.Create(row[t]);
-                if (roundToBFloat16)
+                var chunkMax = float.NegativeInfinity;
+                for (var j = 0; j < n; j++)
                 {
-                    x = RoundToBFloat16(x);
-                    row[t] = x.ToScalar();
+                    ref var x = ref chunk[(long)j * tokens + t];
+                    if (roundToBFloat16)
+                        x = RoundToBFloat16(Vector256.Create(x)).ToScalar();
+                    chunkMax = MathF.Max(chunkMax, x);
                 }
-                var (m, s) = (Vector256.Create(max[t]), Vector256.Create(sum[t]));
-                var newMax = Avx.Max(m, x);
-                s = Fma.MultiplyAdd(x, Vector256<float>.Zero, s * Exp(m - newMax) + Exp(x - newMax));
-                (max[t], sum[t]) = (newMax.ToScalar(), s.ToScalar());
+                var oldMax = Vector256.Create(max[t]);
+                var newMax = Avx.Max(oldMax, Vector256.Create(chunkMax));
+                var chunkSum = ChunkSum(chunk + t, n, tokens, newMax, 1);
+                sum[t] = Fma.MultiplyAdd(Vector256.Create(sum[t]), Exp(oldMax - newMax), chunkSum).ToScalar();
+                max[t] = newMax.ToScalar();
             }
         }
     }
 
-    /// <summary>One row's eight logits into the online (max, sum): the sum is rescaled only where the max grew.</summary>
+    /// <summary>
+    /// The sum of exp(x - max) over a chunk's rows, for eight tokens (<paramref name="width"/> 8) or one broadcast (1,
+    /// the scalar tail); x * 0 makes a NaN or infinite logit's sum NaN.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Accumulate(float* maxAt, float* sumAt, Vector256<float> x)
+    private static Vector256<float> ChunkSum(float* column, int rows, int tokens, Vector256<float> newMax, int width)
     {
-        var max = Avx.LoadVector256(maxAt);
-        var sum = Avx.LoadVector256(sumAt);
-        var newMax = Avx.Max(max, x);
-        if (Avx.MoveMask(Avx.CompareNotEqual(newMax, max)) != 0)
+        var total = Vector256<float>.Zero;
+        for (var j = 0; j < rows; j++)
         {
-            sum *= Exp(max - newMax);
-            Avx.Store(maxAt, newMax);
+            var x = Load(column + (long)j * tokens, width);
+            total = Fma.MultiplyAdd(x, Vector256<float>.Zero, total + Exp(x - newMax));
         }
-        Avx.Store(sumAt, Fma.MultiplyAdd(x, Vector256<float>.Zero, sum + Exp(x - newMax)));   // x * 0: NaN for a NaN or infinite x
+        return total;
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Load(float* at, int width) => width == Lanes ? Avx.LoadVector256(at) : Vector256.Create(*at);
 
     /// <summary>(M, S) &lt;- (max(M, m), S e^(M - max) + s e^(m - max)) per token.</summary>
     private static void MergeInto(float* runningMax, float* runningSum, float* max, float* sum, int tokens)
@@ -202,7 +228,9 @@ internal static unsafe class HeadKernels
 
     /// <summary>
     /// e^x to within about one unit in the last place (Cephes' expf polynomial after reducing by n ln 2); inputs below
-    /// ln of the smallest normal float give 0, as do -infinity.
+    /// ln of the smallest normal float give 0, as do -infinity. Written for a short dependency chain, which bounds
+    /// these passes on this CPU more than the operation count does: n comes from adding 1.5 x 2^23 (whose low bits then
+    /// hold n + 127, the exponent of 2^n), and the polynomial is evaluated in Estrin's order instead of Horner's.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<float> Exp(Vector256<float> x)
@@ -210,17 +238,18 @@ internal static unsafe class HeadKernels
         var lowest = Vector256.Create(-87.33654f);
         var underflows = Avx.CompareLessThan(x, lowest);
         x = Avx.Min(Avx.Max(x, lowest), Vector256.Create(88.37626f));
-        var n = Avx.RoundToNearestInteger(x * Vector256.Create(1.44269504088896341f));
+        var shifter = Vector256.Create(12_583_039f);                                // 1.5 x 2^23 + 127
+        var shifted = Fma.MultiplyAdd(x, Vector256.Create(1.44269504088896341f), shifter);
+        var n = shifted - shifter;                                                    // round(x / ln 2)
         var r = Fma.MultiplyAddNegated(n, Vector256.Create(0.693359375f), x);
         r = Fma.MultiplyAddNegated(n, Vector256.Create(-2.12194440e-4f), r);
-        var p = Vector256.Create(1.9875691500e-4f);
-        p = Fma.MultiplyAdd(p, r, Vector256.Create(1.3981999507e-3f));
-        p = Fma.MultiplyAdd(p, r, Vector256.Create(8.3334519073e-3f));
-        p = Fma.MultiplyAdd(p, r, Vector256.Create(4.1665795894e-2f));
-        p = Fma.MultiplyAdd(p, r, Vector256.Create(1.6666665459e-1f));
-        p = Fma.MultiplyAdd(p, r, Vector256.Create(5.0000001201e-1f));
-        p = Fma.MultiplyAdd(p, r * r, r + Vector256<float>.One);
-        var power = Avx2.ShiftLeftLogical(Avx2.Add(Avx.ConvertToVector256Int32(n), Vector256.Create(127)), 23).AsSingle();
+        var r2 = r * r;
+        var low = Fma.MultiplyAdd(Vector256.Create(1.6666665459e-1f), r, Vector256.Create(5.0000001201e-1f));
+        var middle = Fma.MultiplyAdd(Vector256.Create(8.3334519073e-3f), r, Vector256.Create(4.1665795894e-2f));
+        var high = Fma.MultiplyAdd(Vector256.Create(1.9875691500e-4f), r, Vector256.Create(1.3981999507e-3f));
+        var p = Fma.MultiplyAdd(high, r2 * r2, Fma.MultiplyAdd(middle, r2, low));
+        p = Fma.MultiplyAdd(p, r2, r + Vector256<float>.One);
+        var power = Avx2.ShiftLeftLogical(shifted.AsInt32(), 23).AsSingle();        // 2^n
         return Avx.AndNot(underflows, p * power);
     }
 

@@ -113,10 +113,25 @@ public sealed class MemoryEstimatorTests
     [Fact]
     public void Loss_head_works_in_vocabulary_blocks()
     {
-        // 16 rows: the block is max(1024, 2 MiB / 64) = 32768 columns, capped at the vocabulary (300). float32: the block's
-        // logits, the float32 input gradient, a product and the cast input gradient (N x C each), the weight gradient slice.
+        // 16 rows: one block of the whole vocabulary (300), kept for backward. float32: the block's logits, the float32 input
+        // gradient, a product and the cast input gradient (N x C each), the weight gradient slice.
         var expected = 16 * 300 * 4 + 4 * 16 * 32 + 2 * 4 * 16 * 32 + 4 * 300 * 32;
         Assert.Equal(expected, MemoryEstimator.LossHeadWorking(Shape()));
+    }
+
+    [Fact]
+    public void Loss_head_counts_the_kept_logits_up_to_their_budget_and_one_scratch_block()
+    {
+        // Qwen's vocabulary at 300 rows: 4 MiB blocks of 3072 rows (6 slices of 512), 50 blocks, all kept (175 MiB).
+        var qwen = TinyModels.Qwen2() with { VocabSize = 151_936 };
+        var shape = Shape() with { Config = qwen, MicroBatchSize = 1, SequenceLength = 300 };
+        var head = 4 * 300 * 32 + 2 * 4 * 300 * 32 + 4 * 3072 * 32;
+        Assert.Equal(4L * 300 * 3072 * 50 + head, MemoryEstimator.LossHeadWorking(shape));
+        // 4096 rows: blocks of at least two slices (1024 rows, 16 MiB), 149 of them; the 512 MiB budget keeps 32, and one
+        // more is scratch.
+        var many = shape with { SequenceLength = 4096 };
+        var manyHead = 4 * 4096 * 32 + 2 * 4 * 4096 * 32 + 4 * 1024 * 32;
+        Assert.Equal(33L * 4 * 4096 * 1024 + manyHead, MemoryEstimator.LossHeadWorking(many));
     }
 
     [Fact]

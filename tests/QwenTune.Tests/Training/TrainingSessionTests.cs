@@ -19,8 +19,10 @@ public sealed class TrainingSessionTests
         foreach (var (name, tensor) in wide)
         {
             var difference = (tensor - accumulated[name]).abs().max().item<float>();
-            // Float error, amplified by Adam's normalisation, stays far below one update (learning rate 1e-2).
-            Assert.True(tensor.allclose(accumulated[name], rtol: 1e-4, atol: 2e-5), $"{name} differs between batch 4 x 1 and 1 x 4 by {difference}");
+            // Float error, amplified by Adam's normalisation, stays far below one update (learning rate 1e-2): 1% of it. The
+            // head's vocabulary blocks are sized by the row count, so the two runs sum the input gradient over different
+            // blocks (2.4e-5 apart at most here); a wrongly weighted micro-batch moves weights by a sizeable part of an update.
+            Assert.True(tensor.allclose(accumulated[name], rtol: 1e-4, atol: 1e-4), $"{name} differs between batch 4 x 1 and 1 x 4 by {difference}");
             Assert.False(tensor.eq(initial[name]).all().item<bool>(), $"{name} did not train");
         }
         // Adam is invariant to a constant gradient scale, so compare what it would hide: loss and pre-clip gradient norm.
