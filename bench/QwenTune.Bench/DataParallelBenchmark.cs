@@ -137,14 +137,21 @@ internal sealed class DataParallelBenchmark : IBenchmark
         var batch = GlobalBatch / collectives.WorldSize;
         var generator = new Generator(7 + (ulong)collectives.Rank);
         var times = new List<double>();
+        var (waitsMost, waitsLeast) = (new List<double>(), new List<double>());
         var steps = mode == "memory" ? 1 : WarmupSteps + TimedSteps;
         for (var step = 0; step < steps; step++)
         {
             var ids = randint(0, model.Config.VocabSize, [batch, Sequence], generator: generator);
             using var micro = new Batch(ids, ids.clone(), ones_like(ids), batch * (Sequence - 1), batch * Sequence);
+            var waited = (updater as ZeroUpdater)?.CommunicationSeconds ?? 0;
             var metrics = runner.Run(step, [micro], 1e-4, 1.0, 0);
+            waited = ((updater as ZeroUpdater)?.CommunicationSeconds ?? 0) - waited;
             if (step >= WarmupSteps)
+            {
                 times.Add(collectives.AllReduceMax(metrics.Seconds));
+                waitsMost.Add(collectives.AllReduceMax(waited));
+                waitsLeast.Add(-collectives.AllReduceMax(-waited));
+            }
         }
         var peakRss = (long)collectives.AllReduceMax(QwenTune.Memory.PeakRssBytes());
         if (mode == "memory")
@@ -167,6 +174,13 @@ internal sealed class DataParallelBenchmark : IBenchmark
             {
                 ranks = collectives.WorldSize, threads_per_rank = get_num_threads(), stage, overlap_comm = overlap,
                 median_step_seconds = Math.Round(median, 3),
+                // Seconds per step in blocking collectives or waiting for non-blocking ones: the least of any rank (the
+                // slowest rank's, close to the transfers' own cost) and the most (which adds waiting for that rank).
+                median_communication_seconds = new
+                {
+                    least = Math.Round(waitsLeast.Order().ElementAt(waitsLeast.Count / 2), 3),
+                    most = Math.Round(waitsMost.Order().ElementAt(waitsMost.Count / 2), 3),
+                },
                 tokens_per_second = Math.Round(GlobalBatch * Sequence / median, 1),
                 gemm_gflops_per_rank = Math.Round(gemm, 1),
                 peak_rss_mb = peakRss >> 20,

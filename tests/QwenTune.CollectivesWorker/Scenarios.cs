@@ -37,6 +37,8 @@ internal sealed class Scenarios(ICollectives collectives, int seed)
         Record("allgather_float32", () => AllGather(ScalarType.Float32, inPlace: false));
         Record("allgather_bfloat16", () => AllGather(ScalarType.BFloat16, inPlace: false));
         Record("allgather_in_place", () => AllGather(ScalarType.Float32, inPlace: true));
+        Record("gather_float32", () => Gather(ScalarType.Float32));
+        Record("gather_bfloat16", () => Gather(ScalarType.BFloat16));
         Record("broadcast_float32", () => Broadcast(ScalarType.Float32));
         Record("broadcast_bfloat16", () => Broadcast(ScalarType.BFloat16));
         Record("async_allreduce_float32", () => AllReduceAsync(ScalarType.Float32));
@@ -111,6 +113,15 @@ internal sealed class Scenarios(ICollectives collectives, int seed)
             input.copy_(Filled(ChunkElements, dtype, Rank));
         collectives.AllGather(input, output);
         return Values(output);
+    }
+
+    /// <summary>To the last rank (not rank 0, so the root is really taken from the argument); the others get nothing.</summary>
+    private double[] Gather(ScalarType dtype)
+    {
+        var root = WorldSize - 1;
+        var output = Rank == root ? zeros((long)WorldSize * ChunkElements, dtype) : null;
+        collectives.Gather(Filled(ChunkElements, dtype, Rank), output, root);
+        return output is null ? [] : Values(output);
     }
 
     private double[] Broadcast(ScalarType dtype)

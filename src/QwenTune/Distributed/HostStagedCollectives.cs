@@ -39,6 +39,15 @@ internal sealed class HostStagedCollectives(MpiCollectives mpi) : ICollectives
         CopyBack(hostOutput, output);
     }
 
+    public void Gather(Tensor input, Tensor? output, int root)
+    {
+        using var scope = NewDisposeScope();
+        var hostOutput = output is null ? null : OnHost(output, copyValues: false);
+        mpi.Gather(OnHost(input, copyValues: true), hostOutput, root);
+        if (output is not null)
+            CopyBack(hostOutput!, output);
+    }
+
     public void Broadcast(Tensor tensor, int root) => Staged(tensor, host => mpi.Broadcast(host, root));
 
     // Staging is synchronous (device-to-host copies block anyway); the request is already complete.

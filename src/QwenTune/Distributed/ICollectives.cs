@@ -36,6 +36,22 @@ public interface ICollectives : IDisposable
     /// <summary>Concatenates every rank's <paramref name="input"/> (n elements) into <paramref name="output"/> (WorldSize * n), rank r at [r * n, (r + 1) * n).</summary>
     void AllGather(Tensor input, Tensor output);
 
+    /// <summary>
+    /// Concatenates every rank's <paramref name="input"/> (n elements) into <paramref name="output"/> (WorldSize * n) on
+    /// <paramref name="root"/> alone, rank r at [r * n, (r + 1) * n); the other ranks pass null and keep nothing. This
+    /// default gathers to every rank through a scratch tensor; transports with a rooted gather override it.
+    /// </summary>
+    void Gather(Tensor input, Tensor? output, int root)
+    {
+        if (output is not null)
+        {
+            AllGather(input, output);
+            return;
+        }
+        using var scratch = empty(input.NumberOfElements * WorldSize, input.dtype, input.device);
+        AllGather(input, scratch);
+    }
+
     /// <summary>Overwrites <paramref name="tensor"/> on every rank with its value on <paramref name="root"/>.</summary>
     void Broadcast(Tensor tensor, int root);
 

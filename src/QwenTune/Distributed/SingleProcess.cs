@@ -21,6 +21,14 @@ public sealed class SingleProcess : ICollectives
 
     public void AllGather(Tensor input, Tensor output) => CopyFlat(input, output);
 
+    public void Gather(Tensor input, Tensor? output, int root)
+    {
+        if (root != 0)
+            throw new ArgumentOutOfRangeException(nameof(root), root, "A single process has only rank 0.");
+        if (output is not null)
+            CopyFlat(input, output);
+    }
+
     public void Broadcast(Tensor tensor, int root)
     {
         if (root != 0)

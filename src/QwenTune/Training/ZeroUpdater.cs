@@ -28,6 +28,7 @@ public sealed partial class ZeroUpdater : IParameterUpdater, ILayerParameters
     private readonly Dictionary<QwenDecoderLayer, int> _layerIndex;
     private readonly HashSet<ShardGroup> _reducedThisMicroBatch = [];
     private readonly List<PendingReduction> _pending = [];
+    private readonly System.Diagnostics.Stopwatch _communication = new();
 
     public ZeroUpdater(QwenForCausalLM model, AdamWOptions options, ZeroSettings zero, ICollectives collectives)
     {
@@ -69,6 +70,9 @@ public sealed partial class ZeroUpdater : IParameterUpdater, ILayerParameters
     public long StepCount { get; private set; }
 
     public int Stage => _zero.Stage;
+
+    /// <summary>Seconds this rank has spent in blocking collectives and waiting for non-blocking ones (benchmarks report it per step).</summary>
+    public double CommunicationSeconds => _communication.Elapsed.TotalSeconds;
 
     private IEnumerable<ShardGroup> Trainable => _groups.Where(g => g.Trainable);
 
@@ -159,7 +163,7 @@ public sealed partial class ZeroUpdater : IParameterUpdater, ILayerParameters
         foreach (var group in Trainable)
             sumOfSquares += AdamWMath.SumOfSquares(group.Gradient!);
         if (_zero.Stage > 0)
-            sumOfSquares = _collectives.AllReduceSum(sumOfSquares);
+            Communicate(() => sumOfSquares = _collectives.AllReduceSum(sumOfSquares));
         var norm = Math.Sqrt(sumOfSquares) / lossScale;
         if (!double.IsFinite(norm))
         {
@@ -189,7 +193,8 @@ public sealed partial class ZeroUpdater : IParameterUpdater, ILayerParameters
 
     /// <summary>
     /// Consolidated optimizer state under one-process names (exp_avg.N, exp_avg_sq.N, master.N for non-float32
-    /// parameters). A collective: every rank must call it; each gets the full tensors.
+    /// parameters). A collective: every rank must call it. Rank 0, which writes checkpoints, gets the full tensors, one
+    /// group gathered at a time; the other ranks send their shards and get nothing, so they never hold the whole state.
     /// </summary>
     public IEnumerable<KeyValuePair<string, Tensor>> StateTensors()
     {
@@ -197,16 +202,18 @@ public sealed partial class ZeroUpdater : IParameterUpdater, ILayerParameters
         var state = new List<KeyValuePair<string, Tensor>>();
         foreach (var group in Trainable)
         {
-            using var master = Full(group, group.Master!);
-            using var expAvg = Full(group, group.ExpAvg!);
-            using var expAvgSq = Full(group, group.ExpAvgSq!);
+            using var master = FullOnRankZero(group, group.Master!);
+            using var expAvg = FullOnRankZero(group, group.ExpAvg!);
+            using var expAvgSq = FullOnRankZero(group, group.ExpAvgSq!);
+            if (_collectives.Rank != 0)
+                continue;
             foreach (var slot in group.Slots)
             {
                 Tensor Slice(Tensor full) => full.narrow(0, slot.Offset, slot.Numel).view(slot.Shape).clone().DetachFromDisposeScope();
-                state.Add(new($"exp_avg.{slot.Name}", Slice(expAvg)));
-                state.Add(new($"exp_avg_sq.{slot.Name}", Slice(expAvgSq)));
+                state.Add(new($"exp_avg.{slot.Name}", Slice(expAvg!)));
+                state.Add(new($"exp_avg_sq.{slot.Name}", Slice(expAvgSq!)));
                 if (slot.Parameter.dtype != ScalarType.Float32)
-                    state.Add(new($"master.{slot.Name}", Slice(master)));
+                    state.Add(new($"master.{slot.Name}", Slice(master!)));
             }
         }
         return state;
@@ -304,7 +311,7 @@ public sealed partial class ZeroUpdater : IParameterUpdater, ILayerParameters
             var flat = empty(length, ScalarType.Float32, _device);
             group.CopyFlat(start, flat, gradients: true);
             if (_collectives.WorldSize > 1)
-                _collectives.AllReduceSum(flat);
+                Communicate(() => _collectives.AllReduceSum(flat));
             var from = Math.Max(start, group.OwnStart);
             var to = Math.Min(start + length, group.OwnStart + group.ShardNumel);
             if (to > from)
@@ -332,7 +339,7 @@ public sealed partial class ZeroUpdater : IParameterUpdater, ILayerParameters
             var reduction = new PendingReduction(group, start, flat, _zero.OverlapComm ? _collectives.AllReduceSumAsync(flat) : null);
             if (reduction.Request is null)
             {
-                _collectives.AllReduceSum(flat);
+                Communicate(() => _collectives.AllReduceSum(flat));
                 reduction.Complete();
             }
             else
@@ -345,12 +352,25 @@ public sealed partial class ZeroUpdater : IParameterUpdater, ILayerParameters
         _reducedThisMicroBatch.Add(group);
     }
 
+    private void Communicate(Action collective)
+    {
+        _communication.Start();
+        try
+        {
+            collective();
+        }
+        finally
+        {
+            _communication.Stop();
+        }
+    }
+
     private void FinishPending()
     {
         using var noGrad = no_grad();
         foreach (var reduction in _pending)
         {
-            reduction.Request!.Wait();
+            Communicate(reduction.Request!.Wait);
             reduction.Complete();
         }
         _pending.Clear();
@@ -371,13 +391,24 @@ public sealed partial class ZeroUpdater : IParameterUpdater, ILayerParameters
             slot.Parameter.copy_(full.narrow(0, slot.Offset, slot.Numel).view(slot.Shape));
     }
 
+    /// <summary>All ranks' shards of a flat group tensor, concatenated on rank 0 (a collective); null on the other ranks.</summary>
+    private Tensor? FullOnRankZero(ShardGroup group, Tensor shard)
+    {
+        var root = _collectives.Rank == 0;
+        if (group.ShardNumel == group.PaddedNumel)
+            return root ? shard.alias() : null;
+        var full = root ? empty(group.PaddedNumel, shard.dtype, _device) : null;
+        Communicate(() => _collectives.Gather(shard, full, root: 0));
+        return full;
+    }
+
     /// <summary>All ranks' shards of a flat group tensor, concatenated (a collective); the shard itself when unsharded.</summary>
     private Tensor Full(ShardGroup group, Tensor shard)
     {
         if (group.ShardNumel == group.PaddedNumel)
             return shard.alias();
         var full = empty(group.PaddedNumel, shard.dtype, _device);
-        _collectives.AllGather(shard, full);
+        Communicate(() => _collectives.AllGather(shard, full));
         return full;
     }
 
@@ -385,7 +416,7 @@ public sealed partial class ZeroUpdater : IParameterUpdater, ILayerParameters
     {
         using var noGrad = no_grad();
         using var full = empty(group.PaddedNumel, group.Dtype, _device);
-        _collectives.AllGather(group.StorageShard!, full);
+        Communicate(() => _collectives.AllGather(group.StorageShard!, full));
         foreach (var slot in group.Slots)
         {
             using var view = full.narrow(0, slot.Offset, slot.Numel).view(slot.Shape);

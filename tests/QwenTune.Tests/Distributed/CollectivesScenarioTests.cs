@@ -89,6 +89,18 @@ public abstract class CollectivesScenarioTests(CollectivesRun run)
     }
 
     [Theory]
+    [InlineData("gather_float32")]
+    [InlineData("gather_bfloat16")]
+    public void Gather_puts_rank_r_input_at_r_times_n_on_the_root_alone(string scenario)
+    {
+        const int n = WorkerInputs.ChunkElements;
+        var root = run.Ranks - 1;
+        var expected = Ranks.SelectMany(source => Enumerable.Range(0, n).Select(i => WorkerInputs.Float(source, i))).ToArray();
+        foreach (var rank in Ranks)
+            Assert.Equal(rank == root ? expected : [], run.Doubles(rank, scenario));
+    }
+
+    [Theory]
     [InlineData("broadcast_float32")]
     [InlineData("broadcast_bfloat16")]
     public void Broadcast_gives_every_rank_the_roots_tensor(string scenario)

@@ -100,6 +100,23 @@ public sealed unsafe class MpiCollectives : ICollectives
         MpiLibrary.Check(MpiNative.MPI_Allgather(send, bytes, _mpi.Byte, outputAddress, bytes, _mpi.Byte, _mpi.CommWorld), "MPI_Allgather");
     }
 
+    public void Gather(Tensor input, Tensor? output, int root)
+    {
+        RequireHostTensor(input, nameof(Gather));
+        if (Rank == root)
+        {
+            if (output is null)
+                throw new QwenTuneException($"{nameof(Gather)}: the root rank {root} needs an output tensor of WorldSize * n elements.");
+            RequireHostTensor(output, nameof(Gather));
+            RequireSameDtype(input, output, nameof(Gather));
+            RequireElementCounts(input, output, nameof(Gather), "input has n elements and output WorldSize * n");
+            RequireNoOverlap(input, output, nameof(Gather));
+        }
+        var bytes = ToCount(input.NumberOfElements * input.ElementSize, nameof(Gather));
+        var receive = Rank == root ? TensorPointer.Of(output!) : IntPtr.Zero;
+        MpiLibrary.Check(MpiNative.MPI_Gather(TensorPointer.Of(input), bytes, _mpi.Byte, receive, bytes, _mpi.Byte, root, _mpi.CommWorld), "MPI_Gather");
+    }
+
     public void Broadcast(Tensor tensor, int root)
     {
         RequireHostTensor(tensor, nameof(Broadcast));

@@ -60,6 +60,9 @@ internal static unsafe partial class MpiNative
     public static partial int MPI_Allgather(IntPtr sendbuf, int sendcount, IntPtr sendtype, IntPtr recvbuf, int recvcount, IntPtr recvtype, IntPtr comm);
 
     [LibraryImport(LibraryName)]
+    public static partial int MPI_Gather(IntPtr sendbuf, int sendcount, IntPtr sendtype, IntPtr recvbuf, int recvcount, IntPtr recvtype, int root, IntPtr comm);
+
+    [LibraryImport(LibraryName)]
     public static partial int MPI_Bcast(IntPtr buffer, int count, IntPtr datatype, int root, IntPtr comm);
 
     [LibraryImport(LibraryName)]
