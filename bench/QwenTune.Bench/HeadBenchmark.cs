@@ -16,7 +16,7 @@ internal sealed class HeadBenchmark : IBenchmark
 
     public string Name => "head";
 
-    public string Description => "fused loss head fwd+bwd: share of GEMM peak across T and H (V = 151,936) [--quick|--full|--shape TxH] [--bf16] [--block-mb N] [--keep-mb N]";
+    public string Description => "fused loss head fwd+bwd: share of GEMM peak across T and H (V = 151,936) [--quick|--full|--shape TxH] [--bf16] [--block-mb N] [--keep-mb N] [--sub-kb N] [--threaded-max N|off]";
 
     public object Run(IReadOnlyList<string> args)
     {
@@ -25,6 +25,10 @@ internal sealed class HeadBenchmark : IBenchmark
             FusedLinearCrossEntropy.BlockBytes = long.Parse(block) << 20;
         if (Option("--keep-mb") is { } keep)
             FusedLinearCrossEntropy.KeptLogitsBytes = long.Parse(keep) << 20;
+        if (Option("--sub-kb") is { } sub)
+            ThreadedHead.SubBlockBytes = long.Parse(sub) << 10;
+        if (Option("--threaded-max") is { } most)
+            (ThreadedHead.Enabled, ThreadedHead.MaxTokenElements) = most == "off" ? (false, 0) : (true, long.Parse(most));
         var dtype = args.Contains("--bf16") ? ScalarType.BFloat16 : ScalarType.Float32;
         (long T, long H)[] shapes = Option("--shape") is { } shape ? [(long.Parse(shape.Split('x')[0]), long.Parse(shape.Split('x')[1]))]
             : args.Contains("--quick") ? [(512, 64), (1024, 64), (1024, 256), (4096, 64)] : args.Contains("--full")
@@ -41,6 +45,7 @@ internal sealed class HeadBenchmark : IBenchmark
             rows.Add(new
             {
                 tokens, hidden,
+                path = ThreadedHead.Enabled && MklGemm.Available && dtype == ScalarType.Float32 && tokens * hidden <= ThreadedHead.MaxTokenElements ? "threaded" : "blocks",
                 fused_seconds = Math.Round(fused, 3),
                 fused_gflops = Math.Round(useful / fused, 1),
                 share_of_peak = Math.Round(useful / fused / peak, 3),
@@ -55,6 +60,7 @@ internal sealed class HeadBenchmark : IBenchmark
         return new
         {
             block_mb = FusedLinearCrossEntropy.BlockBytes >> 20, kept_mb = FusedLinearCrossEntropy.KeptLogitsBytes >> 20,
+            threaded_head = new { enabled = ThreadedHead.Enabled && MklGemm.Available, sub_block_kb = ThreadedHead.SubBlockBytes >> 10, max_token_elements = ThreadedHead.MaxTokenElements },
             dtype = dtype.ToString(), vocabulary = Vocabulary, threads = get_num_threads(), rows };
     }
 

@@ -12,6 +12,7 @@ namespace QwenTune.Training;
 /// from N x vocab floats (2.5 GB for 4096 tokens of Qwen's 151,936-token vocabulary) to one block, plus the
 /// forward's blocks that a budget lets backward reuse instead of recomputing (a quarter of the head's products).
 /// On the CPU the element-wise work on each block is <see cref="HeadKernels"/>' single passes; elsewhere libtorch's ops.
+/// Float32 on the CPU with few tokens takes <see cref="ThreadedHead"/> instead: per-thread sub-blocks kept in cache.
 /// </summary>
 public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<FusedLinearCrossEntropy>
 {
@@ -38,6 +39,16 @@ public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<Fuse
         var needsBackward = x.requires_grad || weight.requires_grad;
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
+        if (ThreadedHead.Applies(x, weight, targets))
+        {
+            var (threadedLogSumExp, threadedTarget) = ThreadedHead.Forward(x, weight, targets);
+            if (needsBackward)
+            {
+                ctx.save_for_backward([x, weight, targets]);
+                ctx.save_data("state", new Held(threadedLogSumExp.DetachFromDisposeScope(), [], widen, null, null, Threaded: true));
+            }
+            return (threadedLogSumExp - threadedTarget).sum().MoveToOuterDisposeScope();
+        }
         var rows = x.shape[0];
         var product = new HeadProduct(x, weight, widen);
         var kernels = UsesKernels(x, weight, targets);
@@ -85,6 +96,12 @@ public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<Fuse
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var scale = gradOutput.to(ScalarType.Float32).item<float>();
+        if (held.Threaded)
+        {
+            var (threadedX, threadedW) = ThreadedHead.Backward(x, weight, targets, logSumExp, scale, weight.requires_grad);
+            threadedW?.MoveToOuterDisposeScope();
+            return [threadedX.MoveToOuterDisposeScope(), threadedW!, null!, null!];
+        }
         var product = new HeadProduct(x, weight, held.Widen);
         var kernels = UsesKernels(x, weight, targets);
         var contiguousTargets = kernels ? targets.contiguous() : targets;
@@ -166,7 +183,7 @@ public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<Fuse
     }
 
     /// <summary>Carries the log-sum-exp and the kept blocks through save_data (which warns about bare tensors).</summary>
-    private sealed record Held(Tensor LogSumExp, List<Tensor> Kept, bool Widen, Tensor? Arena, object? ArenaHolder);
+    private sealed record Held(Tensor LogSumExp, List<Tensor> Kept, bool Widen, Tensor? Arena, object? ArenaHolder, bool Threaded = false);
 
     /// <summary>
     /// The arena for this call's blocks, held until its backward: the kept ones, then one scratch block for those that

@@ -66,7 +66,7 @@ internal static unsafe class HeadKernels
     /// register, so the running sum is rescaled once per chunk rather than compared row by row.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ReduceRows(float* rows, int count, int tokens, bool roundToBFloat16, float* max, float* sum)
+    internal static void ReduceRows(float* rows, int count, int tokens, bool roundToBFloat16, float* max, float* sum)
     {
         var vectorTokens = tokens / Lanes * Lanes;
         for (var first = 0; first < count; first += ChunkRows)
@@ -132,7 +132,7 @@ internal static unsafe class HeadKernels
     private static Vector256<float> Load(float* at, int width) => width == Lanes ? Avx.LoadVector256(at) : Vector256.Create(*at);
 
     /// <summary>(M, S) &lt;- (max(M, m), S e^(M - max) + s e^(m - max)) per token.</summary>
-    private static void MergeInto(float* runningMax, float* runningSum, float* max, float* sum, int tokens)
+    internal static void MergeInto(float* runningMax, float* runningSum, float* max, float* sum, int tokens)
     {
         var t = 0;
         for (; t + Lanes <= tokens; t += Lanes)
@@ -172,7 +172,7 @@ internal static unsafe class HeadKernels
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void GradientRows(float* logits, int first, int count, int tokens, float* logSumExp, bool roundToBFloat16, float scale)
+    internal static void GradientRows(float* logits, int first, int count, int tokens, float* logSumExp, bool roundToBFloat16, float scale)
     {
         var scaleVector = Vector256.Create(scale);
         for (var j = first; j < first + count; j++)

@@ -8,10 +8,15 @@ public sealed class FusedLinearCrossEntropyTests
 {
     /// <summary>Against libtorch's own cross_entropy on materialised float32 logits (the reference).</summary>
     [Theory]
-    [InlineData(ScalarType.Float32, 7, 5000, 1e-5)]     // several vocabulary blocks (blocks are >= 1024 wide)
-    [InlineData(ScalarType.Float32, 3000, 1500, 1e-5)]  // many rows: blocks shrink to the 1024 minimum
-    [InlineData(ScalarType.BFloat16, 9, 4100, 2e-2)]
-    public void Loss_and_gradients_match_cross_entropy_on_full_logits(ScalarType dtype, int rows, int vocabulary, double tolerance)
+    [InlineData(ScalarType.Float32, 7, 5000, 1e-5, false)]     // several vocabulary blocks (blocks are >= 1024 wide)
+    [InlineData(ScalarType.Float32, 3000, 1500, 1e-5, false)]  // many rows: blocks shrink to the 1024 minimum
+    [InlineData(ScalarType.BFloat16, 9, 4100, 2e-2, false)]
+    [InlineData(ScalarType.Float32, 7, 5000, 1e-5, true)]      // ThreadedHead: per-thread shares of the vocabulary
+    [InlineData(ScalarType.Float32, 3000, 1500, 1e-5, true)]   // ... with sub-blocks of 16 rows
+    public void Loss_and_gradients_match_cross_entropy_on_full_logits(ScalarType dtype, int rows, int vocabulary, double tolerance, bool threaded) =>
+        OnPath(threaded, () => MatchesCrossEntropy(dtype, rows, vocabulary, tolerance));
+
+    private static void MatchesCrossEntropy(ScalarType dtype, int rows, int vocabulary, double tolerance)
     {
         var generator = new Generator(5);
         var x1 = randn([rows, 16], generator: generator).to(dtype).requires_grad_(true);
@@ -33,14 +38,53 @@ public sealed class FusedLinearCrossEntropyTests
             "weight gradient differs");
     }
 
-    [Fact]
-    public void Frozen_weight_gets_no_gradient()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Frozen_weight_gets_no_gradient(bool threaded) => OnPath(threaded, () =>
     {
         var x = randn([4, 8]).requires_grad_(true);
         var w = randn([2000, 8]);
         FusedLinearCrossEntropy.NllSum(x, w, tensor(new long[] { 1, 2, 1999, 0 })).backward();
         Assert.NotNull(x.grad);
         Assert.Null(w.grad);
+    });
+
+    /// <summary>
+    /// <see cref="ThreadedHead"/> against the block path on the same inputs: an odd vocabulary cut into thread shares
+    /// and sub-blocks of 16 rows, targets at both ends, a token count off the vector width, and a frozen head.
+    /// </summary>
+    [SkippableFact]
+    public void Threaded_head_gives_the_block_paths_loss_and_gradients()
+    {
+        Skip.IfNot(HeadKernels.Supported && MklGemm.Available, "no AVX2 + FMA or no MKL in libtorch: the threaded head never runs");
+        var generator = new Generator(31);
+        var x = randn([37, 24], generator: generator);
+        var w = randn([3001, 24], generator: generator);
+        var targets = randint(0, 3001, [37], generator: generator);
+        targets[0] = tensor(3000L);
+        targets[1] = tensor(0L);
+        var subBlock = ThreadedHead.SubBlockBytes;
+        try
+        {
+            ThreadedHead.SubBlockBytes = 1;   // the 16-row minimum
+            var (threadedLoss, threadedX, threadedW) = OnPath(true, () => LossAndGradients(x, w, targets, widen: false));
+            var (blockLoss, blockX, blockW) = OnPath(false, () => LossAndGradients(x, w, targets, widen: false));
+            Assert.Equal(blockLoss, threadedLoss, Math.Abs(blockLoss) * 1e-6);
+            Assert.True(threadedX.allclose(blockX, 1e-5, 1e-6), $"input gradient differs by up to {(threadedX - blockX).abs().max().item<float>()}");
+            Assert.True(threadedW.allclose(blockW, 1e-5, 1e-6), $"weight gradient differs by up to {(threadedW - blockW).abs().max().item<float>()}");
+            var frozenX = OnPath(true, () =>
+            {
+                var leaf = x.clone().requires_grad_(true);
+                (FusedLinearCrossEntropy.NllSum(leaf, w, targets) * 0.25).backward();
+                return leaf.grad!;
+            });
+            Assert.True(frozenX.allclose(blockX, 1e-5, 1e-6), "input gradient with a frozen head differs");
+        }
+        finally
+        {
+            ThreadedHead.SubBlockBytes = subBlock;
+        }
     }
 
     /// <summary>bf16 on float32 GEMMs (CPUs without fast bf16) against libtorch's own bf16 kernels.</summary>
@@ -62,7 +106,7 @@ public sealed class FusedLinearCrossEntropyTests
 
     /// <summary>Backward reuses the forward's logits blocks within a budget and recomputes past it: same numbers.</summary>
     [Fact]
-    public void Kept_and_recomputed_logits_blocks_give_the_same_gradients()
+    public void Kept_and_recomputed_logits_blocks_give_the_same_gradients() => OnPath(false, () =>
     {
         var generator = new Generator(3);
         var x = randn([40, 16], generator: generator);
@@ -84,7 +128,7 @@ public sealed class FusedLinearCrossEntropyTests
         {
             (FusedLinearCrossEntropy.BlockBytes, FusedLinearCrossEntropy.KeptLogitsBytes) = (blockBytes, keptBytes);
         }
-    }
+    });
 
     /// <summary>The CPU kernels against libtorch's ops on the same blocks (both vocabulary-major), float32 and bf16.</summary>
     [SkippableTheory]
@@ -92,7 +136,7 @@ public sealed class FusedLinearCrossEntropyTests
     [InlineData(ScalarType.Float32, 130, 5000, false)]  // two 64-token tiles and a tail of 2
     [InlineData(ScalarType.BFloat16, 71, 3000, true)]
     [InlineData(ScalarType.BFloat16, 5, 2100, false)]
-    public void Cpu_kernels_match_libtorch_ops(ScalarType dtype, int rows, int vocabulary, bool widen)
+    public void Cpu_kernels_match_libtorch_ops(ScalarType dtype, int rows, int vocabulary, bool widen) => OnPath(false, () =>
     {
         Skip.IfNot(HeadKernels.Supported, "this CPU has no AVX2 + FMA: the kernels never run");
         var generator = new Generator(17);
@@ -116,11 +160,13 @@ public sealed class FusedLinearCrossEntropyTests
         {
             HeadKernels.Enabled = true;
         }
-    }
+    });
 
     /// <summary>A token's loss and gradient do not depend on the other tokens in the batch (nor on the block size).</summary>
-    [Fact]
-    public void A_tokens_loss_does_not_depend_on_the_batch_around_it()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_tokens_loss_does_not_depend_on_the_batch_around_it(bool threaded) => OnPath(threaded, () =>
     {
         var generator = new Generator(23);
         var x = randn([150, 32], generator: generator);
@@ -133,14 +179,16 @@ public sealed class FusedLinearCrossEntropyTests
         var (half, _, _) = LossAndGradients(x.narrow(0, 0, 75), w, targets.narrow(0, 0, 75), widen: false);
         Assert.Equal(perToken.Sum(), whole, Math.Abs(whole) * 1e-6);
         Assert.Equal(perToken.Take(75).Sum(), half, Math.Abs(half) * 1e-6);
-    }
+    });
 
     /// <summary>
     /// Two losses formed before one backward: the first holds the reused logits storage until its backward, so the
     /// second must not write over its kept blocks.
     /// </summary>
-    [Fact]
-    public void Two_losses_before_one_backward_keep_their_own_logits()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Two_losses_before_one_backward_keep_their_own_logits(bool threaded) => OnPath(threaded, () =>
     {
         var generator = new Generator(29);
         var w = randn([3000, 16], generator: generator);
@@ -153,18 +201,41 @@ public sealed class FusedLinearCrossEntropyTests
         ((FusedLinearCrossEntropy.NllSum(leaf1, wLeaf, t1) + FusedLinearCrossEntropy.NllSum(leaf2, wLeaf, t2)) * 0.25).backward();
         Assert.True(leaf1.grad!.allclose(alone1, 1e-5, 1e-6), "first loss's input gradient differs");
         Assert.True(leaf2.grad!.allclose(alone2, 1e-5, 1e-6), "second loss's input gradient differs");
-    }
+    });
 
     [Theory]
-    [InlineData(float.NaN)]
-    [InlineData(float.PositiveInfinity)]
-    public void A_non_finite_logit_makes_the_loss_non_finite(float value)
+    [InlineData(float.NaN, false)]
+    [InlineData(float.PositiveInfinity, false)]
+    [InlineData(float.NaN, true)]
+    [InlineData(float.PositiveInfinity, true)]
+    public void A_non_finite_logit_makes_the_loss_non_finite(float value, bool threaded) => OnPath(threaded, () =>
     {
         var x = randn([20, 8]);
         var w = randn([3000, 8]);
         w[1234, 3] = tensor(value);
         var loss = FusedLinearCrossEntropy.NllSum(x, w, randint(0, 3000, [20]));
         Assert.False(float.IsFinite(loss.item<float>()));
+    });
+
+    /// <summary>Runs with float32 CPU heads of few tokens on <see cref="ThreadedHead"/> (true) or on the block path.</summary>
+    private static void OnPath(bool threaded, Action body) => OnPath(threaded, () =>
+    {
+        body();
+        return 0;
+    });
+
+    private static T OnPath<T>(bool threaded, Func<T> body)
+    {
+        var enabled = ThreadedHead.Enabled;
+        ThreadedHead.Enabled = threaded;
+        try
+        {
+            return body();
+        }
+        finally
+        {
+            ThreadedHead.Enabled = enabled;
+        }
     }
 
     private static (double Loss, Tensor GradX, Tensor GradW) LossAndGradients(Tensor x, Tensor w, Tensor targets, bool widen)
