@@ -45,7 +45,7 @@ internal sealed class HeadBenchmark : IBenchmark
             rows.Add(new
             {
                 tokens, hidden,
-                path = ThreadedHead.Enabled && MklGemm.Available && dtype == ScalarType.Float32 && tokens * hidden <= ThreadedHead.MaxTokenElements ? "threaded" : "blocks",
+                path = ThreadedHead.Enabled && MklGemm.Available && (dtype == ScalarType.Float32 || QwenTune.Models.BFloat16Products.WidenOnCpu) && tokens * hidden <= ThreadedHead.MaxTokenElements ? "threaded" : "blocks",
                 fused_seconds = Math.Round(fused, 3),
                 fused_gflops = Math.Round(useful / fused, 1),
                 share_of_peak = Math.Round(useful / fused / peak, 3),

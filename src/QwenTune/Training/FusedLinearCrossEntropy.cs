@@ -12,7 +12,7 @@ namespace QwenTune.Training;
 /// from N x vocab floats (2.5 GB for 4096 tokens of Qwen's 151,936-token vocabulary) to one block, plus the
 /// forward's blocks that a budget lets backward reuse instead of recomputing (a quarter of the head's products).
 /// On the CPU the element-wise work on each block is <see cref="HeadKernels"/>' single passes; elsewhere libtorch's ops.
-/// Float32 on the CPU with few tokens takes <see cref="ThreadedHead"/> instead: per-thread sub-blocks kept in cache.
+/// float32 (and widened bf16) on the CPU with few tokens takes <see cref="ThreadedHead"/> instead: per-thread sub-blocks kept in cache.
 /// </summary>
 public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<FusedLinearCrossEntropy>
 {
@@ -39,7 +39,7 @@ public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<Fuse
         var needsBackward = x.requires_grad || weight.requires_grad;
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        if (ThreadedHead.Applies(x, weight, targets))
+        if (ThreadedHead.Applies(x, weight, targets, widen))
         {
             var (threadedLogSumExp, threadedTarget) = ThreadedHead.Forward(x, weight, targets);
             if (needsBackward)

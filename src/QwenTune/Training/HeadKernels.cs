@@ -189,6 +189,10 @@ internal static unsafe class HeadKernels
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    /// <summary>One logit's gradient as <see cref="SoftmaxGradient"/> writes it, with the one-hot term given.</summary>
+    internal static float GradientOf(float logit, float logSumExp, float oneHot, bool roundToBFloat16, float scale) =>
+        Gradient(Vector256.Create(logit), Vector256.Create(logSumExp), Vector256.Create(oneHot), roundToBFloat16, Vector256.Create(scale)).ToScalar();
+
     private static Vector256<float> Gradient(Vector256<float> logit, Vector256<float> logSumExp, Vector256<float> oneHot,
         bool roundToBFloat16, Vector256<float> scale)
     {

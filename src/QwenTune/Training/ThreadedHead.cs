@@ -1,21 +1,25 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using QwenTune.Models;
 using static TorchSharp.torch;
 
 namespace QwenTune.Training;
 
 /// <summary>
-/// The fused loss head for float32 on the CPU when the tokens are few (T x H small): each torch thread takes its own
-/// contiguous share of the vocabulary and walks it in sub-blocks small enough to stay in its core's L2 cache, running
+/// The fused loss head on the CPU when the tokens are few (T x H small): each torch thread takes its own contiguous
+/// share of the vocabulary and walks it in sub-blocks small enough to stay in its core's L2 cache, running
 /// single-threaded MKL products (<see cref="MklGemm"/>) and the <see cref="HeadKernels"/> passes on each sub-block
 /// while it is still there. Forward keeps nothing but the log-sum-exp; backward recomputes each sub-block's logits,
 /// turns them into softmax - one-hot in place, and feeds the two gradient products, each thread adding into its own
 /// input gradient. The libtorch-driven path (<see cref="FusedLinearCrossEntropy"/>' blocks) instead runs every product
-/// on all threads over blocks that leave the cache between the product and the pass; at 300 x 64 that path spends
-/// about as long in the two passes as in a product.
+/// on all threads over blocks that leave the cache between the product and the pass. float32, and bf16 on float32
+/// products (<see cref="BFloat16Products.Widens"/>) with the block path's rounding: each sub-block of weights widened
+/// as it is used, logits and their gradient rounded to bf16, the weight gradient rounded once.
 /// </summary>
 internal static unsafe class ThreadedHead
 {
-    /// <summary>Target bytes of one thread's logits sub-block (tuned by bench `head`).</summary>
+    /// <summary>Target bytes of one thread's logits sub-block (tuned by bench `head --sub-kb`: 256 KB at 300 x 64).</summary>
     internal static long SubBlockBytes { get; set; } = 256L << 10;
 
     /// <summary>Largest T x H taken here: each thread keeps a float32 (T, H) input gradient of its own.</summary>
@@ -24,27 +28,29 @@ internal static unsafe class ThreadedHead
     /// <summary>Off: the head always takes the libtorch-driven blocks (tests compare the two).</summary>
     internal static bool Enabled { get; set; } = true;
 
-    public static bool Applies(Tensor x, Tensor weight, Tensor targets) =>
+    public static bool Applies(Tensor x, Tensor weight, Tensor targets, bool widen) =>
         Enabled && MklGemm.Available && HeadKernels.Supported
         && x.device_type == TorchSharp.DeviceType.CPU && weight.device_type == TorchSharp.DeviceType.CPU
-        && x.dtype == ScalarType.Float32 && weight.dtype == ScalarType.Float32 && targets.dtype == ScalarType.Int64
-        && x.is_contiguous() && weight.is_contiguous() && targets.is_contiguous()
+        && x.dtype == weight.dtype && (x.dtype == ScalarType.Float32 || (x.dtype == ScalarType.BFloat16 && widen))
+        && targets.dtype == ScalarType.Int64 && x.is_contiguous() && weight.is_contiguous() && targets.is_contiguous()
         && x.shape[0] > 0 && x.shape[0] * x.shape[1] <= MaxTokenElements && weight.shape[0] <= int.MaxValue;
 
     /// <summary>Log-sum-exp (T) and each token's target logit (T, 0 where the target is outside the vocabulary).</summary>
     public static (Tensor LogSumExp, Tensor TargetLogit) Forward(Tensor x, Tensor weight, Tensor targets)
     {
         var (tokens, hidden, vocabulary) = ((int)x.shape[0], (int)x.shape[1], (int)weight.shape[0]);
+        var rounds = x.dtype == ScalarType.BFloat16;
+        using var wideX = x.to(ScalarType.Float32);   // x itself when float32
         var parts = Parts(vocabulary);
         var partialMax = new float[parts * tokens];
         var partialSum = new float[parts * tokens];
         Array.Fill(partialMax, float.NegativeInfinity);
         var targetLogit = zeros(tokens, ScalarType.Float32);
-        var (xData, wData, targetData, logitData) = ((nint)Data(x), (nint)Data(weight), (nint)Data(targets), (nint)Data(targetLogit));
+        var (xData, wData, targetData, logitData) = ((nint)Data(wideX), (nint)Data(weight), (nint)Data(targets), (nint)Data(targetLogit));
         var rows = SubBlockRows(tokens);
-        Run(parts, vocabulary, rows * tokens, (part, first, last, blockData) =>
+        Run(parts, vocabulary, rows, tokens, hidden, rounds, (part, first, last, scratch) =>
         {
-            float* xAt = (float*)xData, wAt = (float*)wData, logitAt = (float*)logitData, block = (float*)blockData;
+            float* xAt = (float*)xData, logitAt = (float*)logitData;
             var targetAt = (long*)targetData;
             fixed (float* max = &partialMax[part * tokens])
             fixed (float* sum = &partialSum[part * tokens])
@@ -52,13 +58,14 @@ internal static unsafe class ThreadedHead
                 for (var start = first; start < last; start += rows)
                 {
                     var length = Math.Min(rows, last - start);
-                    MklGemm.Multiply(false, true, length, tokens, hidden, 1f, wAt + (long)start * hidden, hidden, xAt, hidden, 0f, block, tokens);
-                    HeadKernels.ReduceRows(block, length, tokens, roundToBFloat16: false, max, sum);
+                    var w = scratch.Weights(wData, start, length, hidden);
+                    MklGemm.Multiply(false, true, length, tokens, hidden, 1f, w, hidden, xAt, hidden, 0f, scratch.Logits, tokens);
+                    HeadKernels.ReduceRows(scratch.Logits, length, tokens, rounds, max, sum);   // rounds the logits first
                     for (var t = 0; t < tokens; t++)
                     {
                         var local = targetAt[t] - start;
                         if (local >= 0 && local < length)
-                            logitAt[t] = block[local * tokens + t];   // each target lies in one part's rows
+                            logitAt[t] = scratch.Logits[local * tokens + t];   // each target lies in one part's rows
                     }
                 }
             }
@@ -75,49 +82,72 @@ internal static unsafe class ThreadedHead
             return (runningMax + log, targetLogit);
     }
 
-    /// <summary>Input gradient (T, H) and weight gradient (V, H), both float32, each times <paramref name="scale"/>.</summary>
-    public static (Tensor GradX, Tensor GradW) Backward(Tensor x, Tensor weight, Tensor targets, Tensor logSumExp, float scale, bool weightGradient)
+    /// <summary>
+    /// Input gradient (T, H) in x's dtype and weight gradient (V, H) in the weight's, each times <paramref name="scale"/>
+    /// (below float32 the scale is applied before the gradient is rounded, as the block path does).
+    /// </summary>
+    public static (Tensor GradX, Tensor? GradW) Backward(Tensor x, Tensor weight, Tensor targets, Tensor logSumExp, float scale, bool weightGradient)
     {
         var (tokens, hidden, vocabulary) = ((int)x.shape[0], (int)x.shape[1], (int)weight.shape[0]);
+        var rounds = x.dtype == ScalarType.BFloat16;
+        var (gradientScale, alpha) = rounds ? (scale, 1f) : (1f, scale);
+        using var wideX = x.to(ScalarType.Float32);
         var parts = Parts(vocabulary);
         var partialX = new float[parts * tokens * hidden];
-        var gradW = weightGradient ? empty(weight.shape, ScalarType.Float32) : null;
-        var (xData, wData, targetData, lseData) = ((nint)Data(x), (nint)Data(weight), (nint)Data(targets), (nint)Data(logSumExp));
+        var gradW = weightGradient ? empty(weight.shape, weight.dtype) : null;
+        var (xData, wData, targetData, lseData) = ((nint)Data(wideX), (nint)Data(weight), (nint)Data(targets), (nint)Data(logSumExp));
         var gradWData = gradW is null ? 0 : (nint)Data(gradW);
         var rows = SubBlockRows(tokens);
-        Run(parts, vocabulary, rows * tokens, (part, first, last, blockData) =>
+        Run(parts, vocabulary, rows, tokens, hidden, rounds, (part, first, last, scratch) =>
         {
-            float* xAt = (float*)xData, wAt = (float*)wData, lseAt = (float*)lseData, gradWAt = (float*)gradWData, block = (float*)blockData;
+            float* xAt = (float*)xData, lseAt = (float*)lseData, block = scratch.Logits;
             var targetAt = (long*)targetData;
+            var targetValues = new float[tokens];
             fixed (float* gradX = &partialX[part * tokens * hidden])
             {
                 for (var start = first; start < last; start += rows)
                 {
                     var length = Math.Min(rows, last - start);
-                    var w = wAt + (long)start * hidden;
+                    var w = scratch.Weights(wData, start, length, hidden);
                     MklGemm.Multiply(false, true, length, tokens, hidden, 1f, w, hidden, xAt, hidden, 0f, block, tokens);
-                    HeadKernels.GradientRows(block, 0, length, tokens, lseAt, roundToBFloat16: false, scale: 1f);   // softmax
                     for (var t = 0; t < tokens; t++)
                     {
                         var local = targetAt[t] - start;
                         if (local >= 0 && local < length)
-                            block[local * tokens + t] -= 1f;                                                // - one-hot
+                            targetValues[t] = block[local * tokens + t];
                     }
-                    MklGemm.Multiply(true, false, tokens, hidden, length, scale, block, tokens, w, hidden, 1f, gradX, hidden);
-                    if (gradWAt != null)
-                        MklGemm.Multiply(false, false, length, hidden, tokens, scale, block, tokens, xAt, hidden, 0f, gradWAt + (long)start * hidden, hidden);
+                    HeadKernels.GradientRows(block, 0, length, tokens, lseAt, rounds, gradientScale);   // softmax
+                    for (var t = 0; t < tokens; t++)
+                    {
+                        var local = targetAt[t] - start;
+                        if (local >= 0 && local < length)
+                            block[local * tokens + t] = HeadKernels.GradientOf(targetValues[t], lseAt[t], 1f, rounds, gradientScale);   // - one-hot
+                    }
+                    MklGemm.Multiply(true, false, tokens, hidden, length, alpha, block, tokens, w, hidden, 1f, gradX, hidden);
+                    if (gradWData == 0)
+                        continue;
+                    if (!rounds)
+                    {
+                        MklGemm.Multiply(false, false, length, hidden, tokens, alpha, block, tokens, xAt, hidden, 0f, (float*)gradWData + (long)start * hidden, hidden);
+                        continue;
+                    }
+                    MklGemm.Multiply(false, false, length, hidden, tokens, alpha, block, tokens, xAt, hidden, 0f, scratch.WeightGradient, hidden);
+                    ToBFloat16(scratch.WeightGradient, (ushort*)gradWData + (long)start * hidden, length * hidden);
                 }
             }
         });
-        var gradXTensor = zeros(tokens, hidden, ScalarType.Float32);
-        var sum = new Span<float>(Data(gradXTensor), tokens * hidden);
+        var gradX32 = zeros(tokens, hidden, ScalarType.Float32);
+        var sum = new Span<float>(Data(gradX32), tokens * hidden);
         for (var part = 0; part < parts; part++)
         {
             var partial = partialX.AsSpan(part * tokens * hidden, tokens * hidden);
             for (var i = 0; i < sum.Length; i++)
                 sum[i] += partial[i];
         }
-        return (gradXTensor, gradW!);
+        if (!rounds)
+            return (gradX32, gradW);
+        using (gradX32)
+            return (gradX32.to(x.dtype), gradW);
     }
 
     /// <summary>Rows of one sub-block: about <see cref="SubBlockBytes"/> of logits, a multiple of 8, at least 16.</summary>
@@ -127,28 +157,96 @@ internal static unsafe class ThreadedHead
 
     /// <summary>
     /// The vocabulary cut into <paramref name="parts"/> contiguous shares, each run on its own thread with
-    /// single-threaded MKL and a scratch sub-block of <paramref name="blockElements"/> floats.
+    /// single-threaded MKL and its own <see cref="Scratch"/>.
     /// </summary>
-    private static void Run(int parts, int vocabulary, long blockElements, Action<int, int, int, nint> body)
+    private static void Run(int parts, int vocabulary, int rows, int tokens, int hidden, bool widens, Action<int, int, int, Scratch> body)
     {
         void Part(int part)
         {
-            var block = (float*)NativeMemory.AlignedAlloc((nuint)(blockElements * sizeof(float)), 64);
+            using var scratch = new Scratch(rows, tokens, hidden, widens);
             var previous = MklGemm.SetThreadsForThisThread(1);
             try
             {
-                body(part, (int)((long)vocabulary * part / parts), (int)((long)vocabulary * (part + 1) / parts), (nint)block);
+                body(part, (int)((long)vocabulary * part / parts), (int)((long)vocabulary * (part + 1) / parts), scratch);
             }
             finally
             {
                 MklGemm.SetThreadsForThisThread(previous);
-                NativeMemory.AlignedFree(block);
             }
         }
         if (parts == 1)
             Part(0);
         else
             Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, Part);
+    }
+
+    /// <summary>One thread's buffers: a logits sub-block and, for bf16 weights, their widened rows and a weight-gradient sub-block.</summary>
+    private sealed class Scratch : IDisposable
+    {
+        private readonly bool _widens;
+
+        public Scratch(int rows, int tokens, int hidden, bool widens)
+        {
+            _widens = widens;
+            Logits = Allocate((long)rows * tokens);
+            if (widens)
+            {
+                WideWeights = Allocate((long)rows * hidden);
+                WeightGradient = Allocate((long)rows * hidden);
+            }
+        }
+
+        public float* Logits { get; }
+
+        public float* WideWeights { get; }
+
+        public float* WeightGradient { get; }
+
+        /// <summary>Rows [start, start + length) of the (V, H) weight as float32: in place, or widened from bf16 into scratch.</summary>
+        public float* Weights(nint weight, int start, int length, int hidden)
+        {
+            if (!_widens)
+                return (float*)weight + (long)start * hidden;
+            FromBFloat16((ushort*)weight + (long)start * hidden, WideWeights, length * hidden);
+            return WideWeights;
+        }
+
+        public void Dispose()
+        {
+            NativeMemory.AlignedFree(Logits);
+            NativeMemory.AlignedFree(WideWeights);
+            NativeMemory.AlignedFree(WeightGradient);
+        }
+
+        private static float* Allocate(long elements) => (float*)NativeMemory.AlignedAlloc((nuint)(elements * sizeof(float)), 64);
+    }
+
+    private static void FromBFloat16(ushort* source, float* destination, int count)
+    {
+        var width = Vector<ushort>.Count;
+        var i = 0;
+        for (; i + width <= count; i += width)
+        {
+            Vector.Widen(Unsafe.ReadUnaligned<Vector<ushort>>(source + i), out var low, out var high);
+            Unsafe.WriteUnaligned(destination + i, Vector.AsVectorSingle(Vector.ShiftLeft(low, 16)));
+            Unsafe.WriteUnaligned(destination + i + width / 2, Vector.AsVectorSingle(Vector.ShiftLeft(high, 16)));
+        }
+        for (; i < count; i++)
+            destination[i] = BitConverter.Int32BitsToSingle(source[i] << 16);
+    }
+
+    private static void ToBFloat16(float* source, ushort* destination, int count)
+    {
+        var width = Vector<float>.Count;
+        var i = 0;
+        for (; i + 2 * width <= count; i += 2 * width)
+        {
+            var low = BFloat16Bits.Round(Unsafe.ReadUnaligned<Vector<float>>(source + i));
+            var high = BFloat16Bits.Round(Unsafe.ReadUnaligned<Vector<float>>(source + i + width));
+            Unsafe.WriteUnaligned(destination + i, Vector.Narrow(low, high));
+        }
+        for (; i < count; i++)
+            destination[i] = BFloat16Bits.Round(source[i]);
     }
 
     private static float* Data(Tensor tensor) => (float*)Checkpoints.TensorMemory.DataPointer(tensor);
