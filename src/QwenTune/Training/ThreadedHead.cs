@@ -25,8 +25,18 @@ internal static unsafe class ThreadedHead
     /// <summary>Largest T x H taken here: each thread keeps a float32 (T, H) input gradient of its own.</summary>
     internal static long MaxTokenElements { get; set; } = 256L << 10;
 
-    /// <summary>Off: the head always takes the libtorch-driven blocks (tests compare the two).</summary>
-    internal static bool Enabled { get; set; } = true;
+    /// <summary>
+    /// Off: the head takes the libtorch-driven blocks (tests compare the two). Per thread, so a test that turns it off
+    /// does not change the path of runs in tests beside it.
+    /// </summary>
+    internal static bool Enabled
+    {
+        get => !_disabledOnThisThread;
+        set => _disabledOnThisThread = !value;
+    }
+
+    [ThreadStatic]
+    private static bool _disabledOnThisThread;
 
     public static bool Applies(Tensor x, Tensor weight, Tensor targets, bool widen) =>
         Enabled && MklGemm.Available && HeadKernels.Supported
@@ -93,7 +103,9 @@ internal static unsafe class ThreadedHead
         var (gradientScale, alpha) = rounds ? (scale, 1f) : (1f, scale);
         using var wideX = x.to(ScalarType.Float32);
         var parts = Parts(vocabulary);
-        var partialX = new float[parts * tokens * hidden];
+        // Each thread's own input gradient, in libtorch memory (a managed array this size would churn the large-object heap).
+        using var partialX = zeros(parts, tokens, hidden, ScalarType.Float32);
+        var partialData = (nint)Data(partialX);
         var gradW = weightGradient ? empty(weight.shape, weight.dtype) : null;
         var (xData, wData, targetData, lseData) = ((nint)Data(wideX), (nint)Data(weight), (nint)Data(targets), (nint)Data(logSumExp));
         var gradWData = gradW is null ? 0 : (nint)Data(gradW);
@@ -103,7 +115,7 @@ internal static unsafe class ThreadedHead
             float* xAt = (float*)xData, lseAt = (float*)lseData, block = scratch.Logits;
             var targetAt = (long*)targetData;
             var targetValues = new float[tokens];
-            fixed (float* gradX = &partialX[part * tokens * hidden])
+            var gradX = (float*)partialData + (long)part * tokens * hidden;
             {
                 for (var start = first; start < last; start += rows)
                 {
@@ -136,14 +148,7 @@ internal static unsafe class ThreadedHead
                 }
             }
         });
-        var gradX32 = zeros(tokens, hidden, ScalarType.Float32);
-        var sum = new Span<float>(Data(gradX32), tokens * hidden);
-        for (var part = 0; part < parts; part++)
-        {
-            var partial = partialX.AsSpan(part * tokens * hidden, tokens * hidden);
-            for (var i = 0; i < sum.Length; i++)
-                sum[i] += partial[i];
-        }
+        var gradX32 = partialX.sum([0L]);
         if (!rounds)
             return (gradX32, gradW);
         using (gradX32)
@@ -163,7 +168,7 @@ internal static unsafe class ThreadedHead
     {
         void Part(int part)
         {
-            using var scratch = new Scratch(rows, tokens, hidden, widens);
+            var scratch = Scratch.Rent(rows, tokens, hidden, widens);
             var previous = MklGemm.SetThreadsForThisThread(1);
             try
             {
@@ -172,6 +177,7 @@ internal static unsafe class ThreadedHead
             finally
             {
                 MklGemm.SetThreadsForThisThread(previous);
+                Scratch.Return(scratch);
             }
         }
         if (parts == 1)
@@ -180,21 +186,43 @@ internal static unsafe class ThreadedHead
             Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, Part);
     }
 
-    /// <summary>One thread's buffers: a logits sub-block and, for bf16 weights, their widened rows and a weight-gradient sub-block.</summary>
+    /// <summary>
+    /// One thread's buffers: a logits sub-block and, for bf16 weights, their widened rows and a weight-gradient sub-block.
+    /// Kept in a small pool between calls (one per thread share), so a run does not allocate and free them every
+    /// micro-batch: that churn left glibc's per-thread arenas holding more pages as a run went on (bench rss-soak).
+    /// </summary>
     private sealed class Scratch : IDisposable
     {
-        private readonly bool _widens;
+        private static readonly System.Collections.Concurrent.ConcurrentBag<Scratch> Pool = [];
+        private readonly long _logitsCapacity;
+        private readonly long _weightsCapacity;
+        private bool _widens;
 
-        public Scratch(int rows, int tokens, int hidden, bool widens)
+        private Scratch(long logits, long weights)
         {
-            _widens = widens;
-            Logits = Allocate((long)rows * tokens);
-            if (widens)
-            {
-                WideWeights = Allocate((long)rows * hidden);
-                WeightGradient = Allocate((long)rows * hidden);
-            }
+            (_logitsCapacity, _weightsCapacity) = (logits, weights);
+            Logits = Allocate(logits);
+            WideWeights = Allocate(weights);
+            WeightGradient = Allocate(weights);
         }
+
+        /// <summary>A pooled scratch large enough for these shapes, or a new one (a too small one is freed).</summary>
+        public static Scratch Rent(int rows, int tokens, int hidden, bool widens)
+        {
+            var (logits, weights) = ((long)rows * tokens, (long)rows * hidden);
+            if (Pool.TryTake(out var pooled))
+            {
+                if (pooled._logitsCapacity >= logits && pooled._weightsCapacity >= weights)
+                {
+                    pooled._widens = widens;
+                    return pooled;
+                }
+                pooled.Dispose();
+            }
+            return new Scratch(logits, weights) { _widens = widens };
+        }
+
+        public static void Return(Scratch scratch) => Pool.Add(scratch);
 
         public float* Logits { get; }
 
