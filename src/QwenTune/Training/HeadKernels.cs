@@ -149,10 +149,11 @@ internal static unsafe class HeadKernels
     /// <summary>
     /// Turns the logits block into the logits' gradient in place: softmax - one-hot, times <paramref name="scale"/>
     /// and rounded to bf16 when <paramref name="roundToBFloat16"/> (which also rounds the logits first, as the
-    /// forward did); float32 leaves the scale to the products.
+    /// forward did); float32 leaves the scale to the products. <paramref name="parallel"/> false: on the calling thread
+    /// alone (<see cref="ThreadedHead"/>, whose threads each own a share of the vocabulary).
     /// </summary>
     public static void SoftmaxGradient(float* logits, int length, int tokens, long start, long* targets, float* logSumExp,
-        bool roundToBFloat16, float scale)
+        bool roundToBFloat16, float scale, bool parallel = true)
     {
         var targetValues = new float[tokens];
         for (var t = 0; t < tokens; t++)
@@ -161,7 +162,7 @@ internal static unsafe class HeadKernels
             if (local >= 0 && local < length)
                 targetValues[t] = logits[local * tokens + t];
         }
-        ForEachPart(length, 1, Parts(length, 1), (_, first, count) => GradientRows(logits, first, count, tokens, logSumExp, roundToBFloat16, scale));
+        ForEachPart(length, 1, parallel ? Parts(length, 1) : 1, (_, first, count) => GradientRows(logits, first, count, tokens, logSumExp, roundToBFloat16, scale));
         for (var t = 0; t < tokens; t++)
         {
             var local = targets[t] - start;
@@ -172,7 +173,7 @@ internal static unsafe class HeadKernels
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void GradientRows(float* logits, int first, int count, int tokens, float* logSumExp, bool roundToBFloat16, float scale)
+    private static void GradientRows(float* logits, int first, int count, int tokens, float* logSumExp, bool roundToBFloat16, float scale)
     {
         var scaleVector = Vector256.Create(scale);
         for (var j = first; j < first + count; j++)
@@ -189,10 +190,6 @@ internal static unsafe class HeadKernels
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    /// <summary>One logit's gradient as <see cref="SoftmaxGradient"/> writes it, with the one-hot term given.</summary>
-    internal static float GradientOf(float logit, float logSumExp, float oneHot, bool roundToBFloat16, float scale) =>
-        Gradient(Vector256.Create(logit), Vector256.Create(logSumExp), Vector256.Create(oneHot), roundToBFloat16, Vector256.Create(scale)).ToScalar();
-
     private static Vector256<float> Gradient(Vector256<float> logit, Vector256<float> logSumExp, Vector256<float> oneHot,
         bool roundToBFloat16, Vector256<float> scale)
     {

@@ -103,7 +103,7 @@ internal static unsafe class ThreadedHead
         var (gradientScale, alpha) = rounds ? (scale, 1f) : (1f, scale);
         using var wideX = x.to(ScalarType.Float32);
         var parts = Parts(vocabulary);
-        // Each thread's own input gradient, in libtorch memory (a managed array this size would churn the large-object heap).
+        // Each thread's own input gradient, summed over the threads at the end.
         using var partialX = zeros(parts, tokens, hidden, ScalarType.Float32);
         var partialData = (nint)Data(partialX);
         var gradW = weightGradient ? empty(weight.shape, weight.dtype) : null;
@@ -114,38 +114,23 @@ internal static unsafe class ThreadedHead
         {
             float* xAt = (float*)xData, lseAt = (float*)lseData, block = scratch.Logits;
             var targetAt = (long*)targetData;
-            var targetValues = new float[tokens];
             var gradX = (float*)partialData + (long)part * tokens * hidden;
+            for (var start = first; start < last; start += rows)
             {
-                for (var start = first; start < last; start += rows)
+                var length = Math.Min(rows, last - start);
+                var w = scratch.Weights(wData, start, length, hidden);
+                MklGemm.Multiply(false, true, length, tokens, hidden, 1f, w, hidden, xAt, hidden, 0f, block, tokens);
+                HeadKernels.SoftmaxGradient(block, length, tokens, start, targetAt, lseAt, rounds, gradientScale, parallel: false);
+                MklGemm.Multiply(true, false, tokens, hidden, length, alpha, block, tokens, w, hidden, 1f, gradX, hidden);
+                if (gradWData == 0)
+                    continue;
+                if (!rounds)
                 {
-                    var length = Math.Min(rows, last - start);
-                    var w = scratch.Weights(wData, start, length, hidden);
-                    MklGemm.Multiply(false, true, length, tokens, hidden, 1f, w, hidden, xAt, hidden, 0f, block, tokens);
-                    for (var t = 0; t < tokens; t++)
-                    {
-                        var local = targetAt[t] - start;
-                        if (local >= 0 && local < length)
-                            targetValues[t] = block[local * tokens + t];
-                    }
-                    HeadKernels.GradientRows(block, 0, length, tokens, lseAt, rounds, gradientScale);   // softmax
-                    for (var t = 0; t < tokens; t++)
-                    {
-                        var local = targetAt[t] - start;
-                        if (local >= 0 && local < length)
-                            block[local * tokens + t] = HeadKernels.GradientOf(targetValues[t], lseAt[t], 1f, rounds, gradientScale);   // - one-hot
-                    }
-                    MklGemm.Multiply(true, false, tokens, hidden, length, alpha, block, tokens, w, hidden, 1f, gradX, hidden);
-                    if (gradWData == 0)
-                        continue;
-                    if (!rounds)
-                    {
-                        MklGemm.Multiply(false, false, length, hidden, tokens, alpha, block, tokens, xAt, hidden, 0f, (float*)gradWData + (long)start * hidden, hidden);
-                        continue;
-                    }
-                    MklGemm.Multiply(false, false, length, hidden, tokens, alpha, block, tokens, xAt, hidden, 0f, scratch.WeightGradient, hidden);
-                    ToBFloat16(scratch.WeightGradient, (ushort*)gradWData + (long)start * hidden, length * hidden);
+                    MklGemm.Multiply(false, false, length, hidden, tokens, alpha, block, tokens, xAt, hidden, 0f, (float*)gradWData + (long)start * hidden, hidden);
+                    continue;
                 }
+                MklGemm.Multiply(false, false, length, hidden, tokens, alpha, block, tokens, xAt, hidden, 0f, scratch.WeightGradient, hidden);
+                ToBFloat16(scratch.WeightGradient, (ushort*)gradWData + (long)start * hidden, length * hidden);
             }
         });
         var gradX32 = partialX.sum([0L]);
@@ -168,7 +153,7 @@ internal static unsafe class ThreadedHead
     {
         void Part(int part)
         {
-            var scratch = Scratch.Rent(rows, tokens, hidden, widens);
+            using var scratch = new Scratch(rows, tokens, hidden, widens);
             var previous = MklGemm.SetThreadsForThisThread(1);
             try
             {
@@ -177,7 +162,6 @@ internal static unsafe class ThreadedHead
             finally
             {
                 MklGemm.SetThreadsForThisThread(previous);
-                Scratch.Return(scratch);
             }
         }
         if (parts == 1)
@@ -186,43 +170,21 @@ internal static unsafe class ThreadedHead
             Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, Part);
     }
 
-    /// <summary>
-    /// One thread's buffers: a logits sub-block and, for bf16 weights, their widened rows and a weight-gradient sub-block.
-    /// Kept in a small pool between calls (one per thread share), so a run does not allocate and free them every
-    /// micro-batch: that churn left glibc's per-thread arenas holding more pages as a run went on (bench rss-soak).
-    /// </summary>
+    /// <summary>One thread's buffers: a logits sub-block and, for bf16 weights, their widened rows and a weight-gradient sub-block.</summary>
     private sealed class Scratch : IDisposable
     {
-        private static readonly System.Collections.Concurrent.ConcurrentBag<Scratch> Pool = [];
-        private readonly long _logitsCapacity;
-        private readonly long _weightsCapacity;
-        private bool _widens;
+        private readonly bool _widens;
 
-        private Scratch(long logits, long weights)
+        public Scratch(int rows, int tokens, int hidden, bool widens)
         {
-            (_logitsCapacity, _weightsCapacity) = (logits, weights);
-            Logits = Allocate(logits);
-            WideWeights = Allocate(weights);
-            WeightGradient = Allocate(weights);
-        }
-
-        /// <summary>A pooled scratch large enough for these shapes, or a new one (a too small one is freed).</summary>
-        public static Scratch Rent(int rows, int tokens, int hidden, bool widens)
-        {
-            var (logits, weights) = ((long)rows * tokens, (long)rows * hidden);
-            if (Pool.TryTake(out var pooled))
+            _widens = widens;
+            Logits = Allocate((long)rows * tokens);
+            if (widens)
             {
-                if (pooled._logitsCapacity >= logits && pooled._weightsCapacity >= weights)
-                {
-                    pooled._widens = widens;
-                    return pooled;
-                }
-                pooled.Dispose();
+                WideWeights = Allocate((long)rows * hidden);
+                WeightGradient = Allocate((long)rows * hidden);
             }
-            return new Scratch(logits, weights) { _widens = widens };
         }
-
-        public static void Return(Scratch scratch) => Pool.Add(scratch);
 
         public float* Logits { get; }
 
