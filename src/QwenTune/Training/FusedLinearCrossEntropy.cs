@@ -28,24 +28,26 @@ public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<Fuse
     public override string Name => nameof(FusedLinearCrossEntropy);
 
     /// <summary>Sum over rows of -log softmax(x W^T)[row, target]; x (N, C), weight (V, C), targets (N) int64.</summary>
-    public static Tensor NllSum(Tensor x, Tensor weight, Tensor targets) => apply(x, weight, targets, BFloat16Products.Widens(x));
+    public static Tensor NllSum(Tensor x, Tensor weight, Tensor targets) => NllSum(x, weight, targets, BFloat16Products.Widens(x));
 
     /// <summary>As <see cref="NllSum(Tensor, Tensor, Tensor)"/>, choosing whether bf16 products widen (for tests).</summary>
-    internal static Tensor NllSum(Tensor x, Tensor weight, Tensor targets, bool widenBFloat16) => apply(x, weight, targets, widenBFloat16);
+    internal static Tensor NllSum(Tensor x, Tensor weight, Tensor targets, bool widenBFloat16) =>
+        apply(x, weight, targets, widenBFloat16, is_grad_enabled());
 
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
     {
         var (x, weight, targets, widen) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (bool)vars[3]);
-        var needsBackward = x.requires_grad || weight.requires_grad;
+        // Under no_grad (evaluation) a parameter still requires grad, but no backward follows to return the arena.
+        var needsBackward = (bool)vars[4] && (x.requires_grad || weight.requires_grad);
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         if (ThreadedHead.Applies(x, weight, targets, widen))
         {
-            var (threadedLogSumExp, threadedTarget) = ThreadedHead.Forward(x, weight, targets);
+            var (threadedLogSumExp, threadedTarget, threadedKept) = ThreadedHead.Forward(x, weight, targets, keep: needsBackward);
             if (needsBackward)
             {
                 ctx.save_for_backward([x, weight, targets]);
-                ctx.save_data("state", new Held(threadedLogSumExp.DetachFromDisposeScope(), [], widen, null, null, Threaded: true));
+                ctx.save_data("state", new Held(threadedLogSumExp.DetachFromDisposeScope(), [], widen, null, null, Threaded: true, threadedKept));
             }
             return (threadedLogSumExp - threadedTarget).sum().MoveToOuterDisposeScope();
         }
@@ -98,9 +100,9 @@ public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<Fuse
         var scale = gradOutput.to(ScalarType.Float32).item<float>();
         if (held.Threaded)
         {
-            var (threadedX, threadedW) = ThreadedHead.Backward(x, weight, targets, logSumExp, scale, weight.requires_grad);
+            var (threadedX, threadedW) = ThreadedHead.Backward(x, weight, targets, logSumExp, scale, weight.requires_grad, held.ThreadedKept);
             threadedW?.MoveToOuterDisposeScope();
-            return [threadedX.MoveToOuterDisposeScope(), threadedW!, null!, null!];
+            return [threadedX.MoveToOuterDisposeScope(), threadedW!, null!, null!, null!];
         }
         var product = new HeadProduct(x, weight, held.Widen);
         var kernels = UsesKernels(x, weight, targets);
@@ -138,7 +140,7 @@ public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<Fuse
             LogitsArena.Return(held.ArenaHolder);
         var gradInput = gradX.to(x.dtype).MoveToOuterDisposeScope();
         gradW?.MoveToOuterDisposeScope();
-        return [gradInput, gradW!, null!, null!];
+        return [gradInput, gradW!, null!, null!, null!];
     }
 
     /// <summary>Whether blocks take <see cref="HeadKernels"/> (CPU tensors, float32 or bf16, AVX2) or libtorch's ops.</summary>
@@ -183,7 +185,7 @@ public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<Fuse
     }
 
     /// <summary>Carries the log-sum-exp and the kept blocks through save_data (which warns about bare tensors).</summary>
-    private sealed record Held(Tensor LogSumExp, List<Tensor> Kept, bool Widen, Tensor? Arena, object? ArenaHolder, bool Threaded = false);
+    private sealed record Held(Tensor LogSumExp, List<Tensor> Kept, bool Widen, Tensor? Arena, object? ArenaHolder, bool Threaded = false, ThreadedHead.KeptLogits? ThreadedKept = null);
 
     /// <summary>
     /// The arena for this call's blocks, held until its backward: the kept ones, then one scratch block for those that

@@ -33,6 +33,16 @@ internal static class LogitsArena
         }
     }
 
+    /// <summary>Whether a forward holds the arena for its backward.</summary>
+    public static bool IsLeased
+    {
+        get
+        {
+            lock (Gate)
+                return _holder is not null;
+        }
+    }
+
     public static void Return(object holder)
     {
         lock (Gate)

@@ -10,9 +10,10 @@ namespace QwenTune.Training;
 /// The fused loss head on the CPU when the tokens are few (T x H small): each torch thread takes its own contiguous
 /// share of the vocabulary and walks it in sub-blocks small enough to stay in its core's L2 cache, running
 /// single-threaded MKL products (<see cref="MklGemm"/>) and the <see cref="HeadKernels"/> passes on each sub-block
-/// while it is still there. Forward keeps nothing but the log-sum-exp; backward recomputes each sub-block's logits,
-/// turns them into softmax - one-hot in place, and feeds the two gradient products, each thread adding into its own
-/// input gradient. The libtorch-driven path (<see cref="FusedLinearCrossEntropy"/>' blocks) instead runs every product
+/// while it is still there. Forward writes each sub-block's logits into a leased <see cref="LogitsArena"/> while the
+/// budget (<see cref="FusedLinearCrossEntropy.KeptLogitsBytes"/>) lasts, so backward reads them back instead of
+/// recomputing them (one of four products at H = 64); past it, backward recomputes. Backward turns each sub-block into
+/// softmax - one-hot in place and feeds the two gradient products, each thread adding into its own input gradient. The libtorch-driven path (<see cref="FusedLinearCrossEntropy"/>' blocks) instead runs every product
 /// on all threads over blocks that leave the cache between the product and the pass. float32, and bf16 on float32
 /// products (<see cref="BFloat16Products.Widens"/>) with the block path's rounding: each sub-block of weights widened
 /// as it is used, logits and their gradient rounded to bf16, the weight gradient rounded once.
@@ -45,8 +46,12 @@ internal static unsafe class ThreadedHead
         && targets.dtype == ScalarType.Int64 && x.is_contiguous() && weight.is_contiguous() && targets.is_contiguous()
         && x.shape[0] > 0 && x.shape[0] * x.shape[1] <= MaxTokenElements && weight.shape[0] <= int.MaxValue;
 
-    /// <summary>Log-sum-exp (T) and each token's target logit (T, 0 where the target is outside the vocabulary).</summary>
-    public static (Tensor LogSumExp, Tensor TargetLogit) Forward(Tensor x, Tensor weight, Tensor targets)
+    /// <summary>
+    /// Log-sum-exp (T), each token's target logit (T, 0 where the target is outside the vocabulary), and the logits kept
+    /// for backward (null when <paramref name="keep"/> is off, the budget holds no sub-block, or another call holds the
+    /// arena); whoever gets them passes them to <see cref="Backward"/>, which returns the arena.
+    /// </summary>
+    public static (Tensor LogSumExp, Tensor TargetLogit, KeptLogits? Kept) Forward(Tensor x, Tensor weight, Tensor targets, bool keep)
     {
         var (tokens, hidden, vocabulary) = ((int)x.shape[0], (int)x.shape[1], (int)weight.shape[0]);
         var rounds = x.dtype == ScalarType.BFloat16;
@@ -58,6 +63,7 @@ internal static unsafe class ThreadedHead
         var targetLogit = zeros(tokens, ScalarType.Float32);
         var (xData, wData, targetData, logitData) = ((nint)Data(wideX), (nint)Data(weight), (nint)Data(targets), (nint)Data(targetLogit));
         var rows = SubBlockRows(tokens);
+        var kept = keep ? KeptLogits.Lease(parts, vocabulary, rows, tokens, narrow: rounds) : null;
         Run(parts, vocabulary, rows, tokens, hidden, rounds, (part, first, last, scratch) =>
         {
             float* xAt = (float*)xData, logitAt = (float*)logitData;
@@ -65,18 +71,22 @@ internal static unsafe class ThreadedHead
             fixed (float* max = &partialMax[part * tokens])
             fixed (float* sum = &partialSum[part * tokens])
             {
-                for (var start = first; start < last; start += rows)
+                for (int start = first, index = 0; start < last; start += rows, index++)
                 {
                     var length = Math.Min(rows, last - start);
+                    var slot = kept is null ? null : kept.Slot(part, index);
+                    var block = slot == null || rounds ? scratch.Logits : (float*)slot;
                     var w = scratch.Weights(wData, start, length, hidden);
-                    MklGemm.Multiply(false, true, length, tokens, hidden, 1f, w, hidden, xAt, hidden, 0f, scratch.Logits, tokens);
-                    HeadKernels.ReduceRows(scratch.Logits, length, tokens, rounds, max, sum);   // rounds the logits first
+                    MklGemm.Multiply(false, true, length, tokens, hidden, 1f, w, hidden, xAt, hidden, 0f, block, tokens);
+                    HeadKernels.ReduceRows(block, length, tokens, rounds, max, sum);   // rounds the logits first
                     for (var t = 0; t < tokens; t++)
                     {
                         var local = targetAt[t] - start;
                         if (local >= 0 && local < length)
-                            logitAt[t] = scratch.Logits[local * tokens + t];   // each target lies in one part's rows
+                            logitAt[t] = block[local * tokens + t];   // each target lies in one part's rows
                     }
+                    if (slot != null && rounds)
+                        ToBFloat16(block, (ushort*)slot, length * tokens);   // exact: already rounded
                 }
             }
         });
@@ -89,14 +99,26 @@ internal static unsafe class ThreadedHead
         using (runningMax)
         using (runningSum)
         using (var log = runningSum.log())
-            return (runningMax + log, targetLogit);
+            return (runningMax + log, targetLogit, kept);
     }
 
     /// <summary>
     /// Input gradient (T, H) in x's dtype and weight gradient (V, H) in the weight's, each times <paramref name="scale"/>
     /// (below float32 the scale is applied before the gradient is rounded, as the block path does).
     /// </summary>
-    public static (Tensor GradX, Tensor? GradW) Backward(Tensor x, Tensor weight, Tensor targets, Tensor logSumExp, float scale, bool weightGradient)
+    public static (Tensor GradX, Tensor? GradW) Backward(Tensor x, Tensor weight, Tensor targets, Tensor logSumExp, float scale, bool weightGradient, KeptLogits? kept)
+    {
+        try
+        {
+            return BackwardCore(x, weight, targets, logSumExp, scale, weightGradient, kept);
+        }
+        finally
+        {
+            kept?.Return();
+        }
+    }
+
+    private static (Tensor GradX, Tensor? GradW) BackwardCore(Tensor x, Tensor weight, Tensor targets, Tensor logSumExp, float scale, bool weightGradient, KeptLogits? kept)
     {
         var (tokens, hidden, vocabulary) = ((int)x.shape[0], (int)x.shape[1], (int)weight.shape[0]);
         var rounds = x.dtype == ScalarType.BFloat16;
@@ -112,14 +134,21 @@ internal static unsafe class ThreadedHead
         var rows = SubBlockRows(tokens);
         Run(parts, vocabulary, rows, tokens, hidden, rounds, (part, first, last, scratch) =>
         {
-            float* xAt = (float*)xData, lseAt = (float*)lseData, block = scratch.Logits;
+            float* xAt = (float*)xData, lseAt = (float*)lseData;
             var targetAt = (long*)targetData;
             var gradX = (float*)partialData + (long)part * tokens * hidden;
-            for (var start = first; start < last; start += rows)
+            for (int start = first, index = 0; start < last; start += rows, index++)
             {
                 var length = Math.Min(rows, last - start);
                 var w = scratch.Weights(wData, start, length, hidden);
-                MklGemm.Multiply(false, true, length, tokens, hidden, 1f, w, hidden, xAt, hidden, 0f, block, tokens);
+                var slot = kept is null ? null : kept.Slot(part, index);
+                var block = slot == null || rounds ? scratch.Logits : (float*)slot;
+                if (slot != null && rounds)
+                    FromBFloat16((ushort*)slot, block, length * tokens);
+                else if (slot == null)
+                {
+                    MklGemm.Multiply(false, true, length, tokens, hidden, 1f, w, hidden, xAt, hidden, 0f, block, tokens);
+                }
                 HeadKernels.SoftmaxGradient(block, length, tokens, start, targetAt, lseAt, rounds, gradientScale, parallel: false);
                 MklGemm.Multiply(true, false, tokens, hidden, length, alpha, block, tokens, w, hidden, 1f, gradX, hidden);
                 if (gradWData == 0)
@@ -168,6 +197,46 @@ internal static unsafe class ThreadedHead
             Part(0);
         else
             Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, Part);
+    }
+
+    /// <summary>
+    /// Logits sub-blocks the forward wrote for its backward: the first <see cref="PerPart"/> sub-blocks of each thread's
+    /// share, one slot of rows x tokens each, in the shared <see cref="LogitsArena"/> leased until backward. Float32
+    /// logits are kept as they are; bf16 ones, already rounded, as bf16 (half the bytes, exactly the same values).
+    /// </summary>
+    internal sealed class KeptLogits
+    {
+        private readonly object _holder;
+        private readonly nint _data;
+        private readonly long _slotElements;
+
+        private KeptLogits(object holder, Tensor arena, int perPart, long slotElements) =>
+            (_holder, _data, PerPart, _slotElements) = (holder, (nint)Data(arena), perPart, slotElements);
+
+        /// <summary>Sub-blocks kept of each thread's share.</summary>
+        public int PerPart { get; }
+
+        /// <summary>
+        /// As many sub-blocks per share as <see cref="FusedLinearCrossEntropy.KeptLogitsBytes"/> holds for all shares;
+        /// null when that is none or another call holds the arena.
+        /// </summary>
+        public static KeptLogits? Lease(int parts, int vocabulary, int rows, int tokens, bool narrow)
+        {
+            var slotElements = narrow ? ((long)rows * tokens + 1) / 2 : (long)rows * tokens;   // float32 elements of the arena
+            var perShare = (int)((vocabulary / parts + 1 + rows - 1) / rows);
+            var perPart = (int)Math.Min(perShare, FusedLinearCrossEntropy.KeptLogitsBytes / (4 * slotElements * parts));
+            if (perPart == 0)
+                return null;
+            var holder = new object();
+            var arena = LogitsArena.Lease(parts * perPart * slotElements, holder);
+            return arena is null ? null : new KeptLogits(holder, arena, perPart, slotElements);
+        }
+
+        /// <summary>Slot of sub-block <paramref name="index"/> of share <paramref name="part"/>, or null past the budget.</summary>
+        public void* Slot(int part, int index) =>
+            index < PerPart ? (float*)_data + ((long)part * PerPart + index) * _slotElements : null;
+
+        public void Return() => LogitsArena.Return(_holder);
     }
 
     /// <summary>One thread's buffers: a logits sub-block and, for bf16 weights, their widened rows and a weight-gradient sub-block.</summary>

@@ -135,6 +135,61 @@ public sealed class FusedLinearCrossEntropyTests
         }
     });
 
+    /// <summary>
+    /// <see cref="ThreadedHead"/>'s backward reads the sub-blocks its forward kept within the budget and recomputes the
+    /// rest: the same numbers as recomputing them all, bit for bit (bf16: logits rounded once either way).
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(ScalarType.Float32)]
+    [InlineData(ScalarType.BFloat16)]
+    public void Threaded_head_kept_and_recomputed_logits_give_the_same_gradients(ScalarType dtype)
+    {
+        Skip.IfNot(HeadKernels.Supported && MklGemm.Available, "no AVX2 + FMA or no MKL in libtorch: the threaded head never runs");
+        var generator = new Generator(5);
+        var x = randn([40, 16], generator: generator).to(dtype);
+        var w = randn([5000, 16], generator: generator).to(dtype);
+        var targets = randint(0, 5000, [40], generator: generator);
+        var (subBlock, keptBytes) = (ThreadedHead.SubBlockBytes, FusedLinearCrossEntropy.KeptLogitsBytes);
+        try
+        {
+            ThreadedHead.SubBlockBytes = 1;   // 16-row sub-blocks
+            var slotBytes = 16 * 40 * 4;
+            FusedLinearCrossEntropy.KeptLogitsBytes = 3L * slotBytes * get_num_threads();   // three per thread's share kept
+            var widen = dtype == ScalarType.BFloat16;
+            var (keptLoss, keptX, keptW) = OnPath(true, () => LossAndGradients(x, w, targets, widen));
+            FusedLinearCrossEntropy.KeptLogitsBytes = 0;
+            var (recomputedLoss, recomputedX, recomputedW) = OnPath(true, () => LossAndGradients(x, w, targets, widen));
+            FusedLinearCrossEntropy.KeptLogitsBytes = 1L << 30;   // all kept
+            var (allLoss, allX, allW) = OnPath(true, () => LossAndGradients(x, w, targets, widen));
+            Assert.Equal(recomputedLoss, keptLoss);
+            Assert.Equal(recomputedLoss, allLoss);
+            Assert.True(keptX.eq(recomputedX).all().item<bool>() && allX.eq(recomputedX).all().item<bool>(), "input gradient differs");
+            Assert.True(keptW.eq(recomputedW).all().item<bool>() && allW.eq(recomputedW).all().item<bool>(), "weight gradient differs");
+        }
+        finally
+        {
+            (ThreadedHead.SubBlockBytes, FusedLinearCrossEntropy.KeptLogitsBytes) = (subBlock, keptBytes);
+        }
+    }
+
+    /// <summary>
+    /// Under no_grad (evaluation) the head keeps nothing for a backward that never comes: the shared logits arena stays
+    /// free for the next training step's forward.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_forward_without_grad_leaves_the_logits_arena_free(bool threaded) => OnPath(threaded, () =>
+    {
+        var generator = new Generator(8);
+        var x = randn([30, 16], generator: generator);
+        var w = randn([3000, 16], generator: generator).requires_grad_(true);   // a parameter still requires grad
+        using (no_grad())
+            FusedLinearCrossEntropy.NllSum(x, w, randint(0, 3000, [30], generator: generator)).Dispose();
+        // Tests running beside this one lease it for one forward + backward at a time; a leaked lease lasts for ever.
+        Assert.True(SpinWait.SpinUntil(() => !LogitsArena.IsLeased, TimeSpan.FromSeconds(60)), "the arena stayed leased after a forward under no_grad");
+    });
+
     /// <summary>The CPU kernels against libtorch's ops on the same blocks (both vocabulary-major), float32 and bf16.</summary>
     [SkippableTheory]
     [InlineData(ScalarType.Float32, 37, 3000, false)]
