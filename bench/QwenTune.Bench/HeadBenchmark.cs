@@ -8,7 +8,8 @@ namespace QwenTune.Bench;
 /// The fused vocabulary head (<see cref="FusedLinearCrossEntropy"/>): forward + backward of the summed cross entropy
 /// of x (T, H) @ W (V, H)^T with V = 151,936, timed against the GEMM peak measured in the same process. The useful
 /// work is 6 T H V flops (logits, and the two gradient products); recomputing the logits in backward adds 2 T H V
-/// that do not count. Beside it, libtorch's plain path (materialised logits, cross_entropy) where it fits in memory.
+/// that do not count. Beside it, libtorch's plain path (materialised logits, cross_entropy) where it fits in memory,
+/// and the PyTorch-eager peer (bench/peers/torch_eager_parts.py head: HF's loss on full logits) unless --no-peer.
 /// </summary>
 internal sealed class HeadBenchmark : IBenchmark
 {
@@ -16,7 +17,7 @@ internal sealed class HeadBenchmark : IBenchmark
 
     public string Name => "head";
 
-    public string Description => "fused loss head fwd+bwd: share of GEMM peak across T and H (V = 151,936) [--quick|--full|--shape TxH] [--bf16] [--block-mb N] [--keep-mb N] [--sub-kb N] [--threaded-max N|off]";
+    public string Description => "fused loss head fwd+bwd: share of GEMM peak across T and H (V = 151,936) [--quick|--full|--shape TxH] [--bf16] [--block-mb N] [--keep-mb N] [--sub-kb N] [--threaded-max N|off] [--no-peer]";
 
     public object Run(IReadOnlyList<string> args)
     {
@@ -42,6 +43,9 @@ internal sealed class HeadBenchmark : IBenchmark
             var plain = tokens * Vocabulary * 4 <= (4L << 30) ? Seconds(tokens, hidden, dtype, materialise: true) : double.NaN;
             var useful = 6.0 * tokens * hidden * Vocabulary / 1e9;
             var gemms = GemmSeconds(tokens, hidden);
+            var peer = args.Contains("--no-peer") || double.IsNaN(plain) ? null : Peer.Run("torch_eager_parts.py",
+                ["head", "--tokens", tokens.ToString(), "--hidden", hidden.ToString(), "--dtype", dtype == ScalarType.BFloat16 ? "bf16" : "fp32"],
+                json => -json.GetProperty("seconds").GetDouble());
             rows.Add(new
             {
                 tokens, hidden,
@@ -54,6 +58,8 @@ internal sealed class HeadBenchmark : IBenchmark
                 gemm_peak_gflops = Math.Round(peak, 1),
                 products_only_seconds = Math.Round(gemms, 3),
                 products_only_share_of_peak = Math.Round(useful / gemms / peak, 3),
+                peer,
+                peer_seconds_over_fused = PeerSeconds(peer) is { } peerSeconds ? Math.Round(peerSeconds / fused, 2) : (double?)null,
             });
             Console.Error.WriteLine(System.Text.Json.JsonSerializer.Serialize(rows[^1]));
         }
@@ -63,6 +69,9 @@ internal sealed class HeadBenchmark : IBenchmark
             threaded_head = new { enabled = ThreadedHead.Enabled && MklGemm.Available, sub_block_kb = ThreadedHead.SubBlockBytes >> 10, max_token_elements = ThreadedHead.MaxTokenElements },
             dtype = dtype.ToString(), vocabulary = Vocabulary, threads = get_num_threads(), rows };
     }
+
+    private static double? PeerSeconds(object? peer) =>
+        peer is System.Text.Json.JsonElement json && json.TryGetProperty("seconds", out var seconds) ? seconds.GetDouble() : null;
 
     /// <summary>
     /// Median seconds of the head's three float32 products alone over the fused loss's vocabulary blocks, in its

@@ -9,17 +9,18 @@ namespace QwenTune.Bench;
 /// The AdamW step (norm, clipping, update) on one large parameter, float32 and bf16 with float32 masters, against
 /// its memory-bandwidth bound: the bytes it must move (gradient read twice, for the norm and the update; master
 /// and both moments read and written; a bf16 parameter written) over a copy bandwidth measured in the same process.
-/// Fused (one pass, <see cref="FusedAdamW"/>) and composed of libtorch ops (the path before it), side by side.
+/// Fused (one pass, <see cref="FusedAdamW"/>) and composed of libtorch ops (the path before it), side by side, and
+/// unless --no-peer PyTorch eager's torch.optim.AdamW with clip_grad_norm_ (bench/peers/torch_eager_parts.py adamw).
 /// </summary>
 internal sealed class OptimizerBenchmark : IBenchmark
 {
     public string Name => "optimizer";
 
-    public string Description => "AdamW step ns/parameter vs the memory-bandwidth bound, fused vs composed [--parameters N]";
+    public string Description => "AdamW step ns/parameter vs the memory-bandwidth bound, fused vs composed [--parameters N] [--no-peer]";
 
     public object Run(IReadOnlyList<string> args)
     {
-        var count = args is ["--parameters", var n] ? long.Parse(n) : 32L << 20;
+        var count = args.SkipWhile(a => a != "--parameters").Skip(1).FirstOrDefault() is { } n ? long.Parse(n) : 32L << 20;
         var bandwidth = MemoryBandwidth.CopyGbPerSecond();
         var rows = new List<object>();
         foreach (var dtype in new[] { ScalarType.Float32, ScalarType.BFloat16 })
@@ -29,12 +30,17 @@ internal sealed class OptimizerBenchmark : IBenchmark
             var boundNs = bytesPerParameter / bandwidth;   // bytes / (bytes per ns)
             var fused = NanosecondsPerParameter(count, dtype, fused: true);
             var composed = NanosecondsPerParameter(count, dtype, fused: false);
+            var peer = args.Contains("--no-peer") ? null : Peer.Run("torch_eager_parts.py",
+                ["adamw", "--parameters", count.ToString(), "--dtype", dtype == ScalarType.Float32 ? "fp32" : "bf16"],
+                json => -json.GetProperty("ns_per_parameter").GetDouble());
+            var peerNs = peer is System.Text.Json.JsonElement json && json.TryGetProperty("ns_per_parameter", out var ns) ? ns.GetDouble() : (double?)null;
             rows.Add(new
             {
                 dtype = dtype.ToString(), parameters = count, bytes_per_parameter = bytesPerParameter,
                 bound_ns_per_parameter = Math.Round(boundNs, 3),
                 fused_ns_per_parameter = Math.Round(fused, 3), fused_over_bound = Math.Round(fused / boundNs, 2),
                 composed_ns_per_parameter = Math.Round(composed, 3), composed_over_bound = Math.Round(composed / boundNs, 2),
+                peer, peer_over_fused = peerNs is { } p ? Math.Round(p / fused, 2) : (double?)null,
             });
         }
         return new

@@ -18,7 +18,9 @@ namespace QwenTune.Bench;
 /// token whatever the padding, which would hide what padding costs. Also times the two ways to keep packed samples
 /// apart in attention (fwd+bwd of SDPA on the packed rows' real sample boundaries): one call with a boolean
 /// block-diagonal mask against a causal call per sample, and the unisolated causal call as the floor.
-/// Run: dotnet run --project bench/QwenTune.Bench -c Release -- packing [--samples N] [--attention-only]   (default 64)
+/// Unless --no-peer, the PyTorch-eager peer (bench/peers/torch_eager_step.py, fp32) runs the pad-to-max shape (2 x 512,
+/// the same model and vocabulary): its tokens/s times the share of pad-to-max tokens that are targets is its useful rate.
+/// Run: dotnet run --project bench/QwenTune.Bench -c Release -- packing [--samples N] [--attention-only] [--no-peer]   (default 64)
 /// </summary>
 internal sealed class PackingBenchmark : IBenchmark
 {
@@ -26,7 +28,7 @@ internal sealed class PackingBenchmark : IBenchmark
 
     public string Name => "packing";
 
-    public string Description => "useful tokens/s: --packing vs dynamic padding vs --pad_to_max_length; block mask vs per-sample SDPA [--samples N]";
+    public string Description => "useful tokens/s: --packing vs dynamic padding vs --pad_to_max_length; block mask vs per-sample SDPA [--samples N] [--attention-only] [--no-peer]";
 
     public object Run(IReadOnlyList<string> args)
     {
@@ -55,6 +57,12 @@ internal sealed class PackingBenchmark : IBenchmark
         }
         var (padToMax, dynamic, packing) = (modes[0].Result(), modes[1].Result(), modes[2].Result());
         Array.ForEach(modes, m => m.Dispose());
+        var peer = args.Contains("--no-peer") ? null : Peer.Run("torch_eager_step.py",
+            ["--dtype", "fp32", "--hidden", "512", "--layers", "4", "--heads", "8", "--kv", "2", "--inter", "1408", "--vocab", $"{vocab}",
+             "--batch", $"{BatchSize}", "--seq", $"{MaxLength}", "--steps", "4"],
+            json => json.GetProperty("tokens_per_s").GetDouble());
+        double? peerTargets = peer is System.Text.Json.JsonElement json && json.TryGetProperty("tokens_per_s", out var rate)
+            ? rate.GetDouble() * padToMax.Targets / padToMax.PaddedTokens : null;
         return new
         {
             gemm_gflops_float32 = Math.Round(gemm, 1),
@@ -70,6 +78,9 @@ internal sealed class PackingBenchmark : IBenchmark
             packing_over_dynamic = Math.Round(packing.TargetsPerSecond / dynamic.TargetsPerSecond, 2),
             packing_over_pad_to_max_cpu = Math.Round(packing.TargetsPerCpuSecond / padToMax.TargetsPerCpuSecond, 2),
             packing_over_dynamic_cpu = Math.Round(packing.TargetsPerCpuSecond / dynamic.TargetsPerCpuSecond, 2),
+            peer_pad_to_max = peer,
+            peer_targets_per_second = peerTargets is { } t ? Math.Round(t, 1) : (double?)null,
+            packing_over_peer = peerTargets is { } u ? Math.Round(packing.TargetsPerSecond / u, 2) : (double?)null,
             attention_isolation = new[] { MaxLength, 2048 }.Select(capacity => AttentionTimes(new PackedSftDataset(samples, capacity))).ToList(),
         };
     }

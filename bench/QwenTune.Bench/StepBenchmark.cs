@@ -16,12 +16,14 @@ namespace QwenTune.Bench;
 /// r64 (all projections), with and without gradient checkpointing. Each configuration runs in its own child process
 /// (its own peak RSS); the share of the GEMM peak counts the useful work only: 6 flops per weight and token for full
 /// fine-tuning (4 for LoRA, whose frozen weights need no weight gradient) plus attention's products, no recompute.
+/// Unless --no-peer, the PyTorch-eager peer (bench/peers/torch_eager_step.py) runs each shape, dtype and mode without
+/// checkpointing (it has none) in the same benchmark, and its tokens/s stands beside ours.
 /// </summary>
 internal sealed class StepBenchmark : IBenchmark
 {
     public string Name => "step";
 
-    public string Description => "training step tokens/s and share of GEMM peak: 89M and 0.5B shapes, fp32/bf16, full/LoRA, +-checkpointing [--model 89m|0.5b|all] [--dtype float32|bfloat16|all] [--steps N]";
+    public string Description => "training step tokens/s and share of GEMM peak: 89M and 0.5B shapes, fp32/bf16, full/LoRA, +-checkpointing [--model 89m|0.5b|all] [--dtype float32|bfloat16|all] [--steps N] [--no-peer]";
 
     public object Run(IReadOnlyList<string> args)
     {
@@ -31,7 +33,7 @@ internal sealed class StepBenchmark : IBenchmark
         var shapes = Option("--model", "89m") is "all" ? new[] { "89m", "0.5b" } : [Option("--model", "89m")];
         var dtypes = Option("--dtype", "all") is "all" ? new[] { "float32", "bfloat16" } : [Option("--dtype", "all")];
         var steps = Option("--steps", "3");
-        var rows = new List<object>();
+        var rows = new List<System.Text.Json.JsonElement>();
         foreach (var shape in shapes)
         foreach (var dtype in dtypes)
         foreach (var mode in new[] { "full", "lora" })
@@ -41,7 +43,24 @@ internal sealed class StepBenchmark : IBenchmark
             Console.Error.WriteLine(row.ToString());
             rows.Add(row);
         }
-        return new { rows };
+        var peers = new List<object>();
+        if (!args.Contains("--no-peer"))
+        {
+            foreach (var shape in shapes)
+            foreach (var dtype in dtypes)
+            foreach (var mode in new[] { "full", "lora" })
+            {
+                var ours = rows.First(r => r.GetProperty("model").GetString() == shape && r.GetProperty("dtype").GetString() == dtype
+                    && r.GetProperty("mode").GetString()!.StartsWith(mode, StringComparison.Ordinal) && !r.GetProperty("gradient_checkpointing").GetBoolean());
+                var peer = Peer.Run("torch_eager_step.py", PeerArguments(shape, dtype, mode == "lora"), json => json.GetProperty("tokens_per_s").GetDouble());
+                var peerRate = peer is System.Text.Json.JsonElement json && json.TryGetProperty("tokens_per_s", out var rate) ? rate.GetDouble() : (double?)null;
+                var ourRate = ours.GetProperty("tokens_per_second").GetDouble();
+                peers.Add(new { model = shape, dtype, mode = ours.GetProperty("mode").GetString(), qwentune_tokens_per_second = ourRate, peer,
+                    qwentune_over_peer = peerRate is { } p ? Math.Round(ourRate / p, 2) : (double?)null });
+                Console.Error.WriteLine(System.Text.Json.JsonSerializer.Serialize(peers[^1]));
+            }
+        }
+        return new { rows, peers };
     }
 
     private static QwenConfig Shape(string name) => name switch
@@ -58,6 +77,19 @@ internal sealed class StepBenchmark : IBenchmark
         },
         _ => throw new ArgumentException($"unknown model shape '{name}' (89m or 0.5b)"),
     };
+
+    /// <summary>The peer's flags for the same model, batch, dtype and LoRA rank as <see cref="Child"/>.</summary>
+    private static string[] PeerArguments(string shape, string dtype, bool lora)
+    {
+        var c = Shape(shape);
+        var (batch, sequence) = shape == "89m" ? (4, 256) : (2, 256);
+        return
+        [
+            "--dtype", dtype == "bfloat16" ? "bf16" : "fp32", "--hidden", $"{c.HiddenSize}", "--layers", $"{c.NumHiddenLayers}",
+            "--heads", $"{c.NumAttentionHeads}", "--kv", $"{c.NumKeyValueHeads}", "--inter", $"{c.IntermediateSize}",
+            "--vocab", $"{c.VocabSize}", "--batch", $"{batch}", "--seq", $"{sequence}", "--steps", "4", "--lora", lora ? "64" : "0",
+        ];
+    }
 
     private static object Child(string shape, string dtypeName, bool lora, bool checkpointing, int steps)
     {

@@ -10,19 +10,20 @@ namespace QwenTune.Bench;
 /// The embedded default run (`./finetune.sh` with no arguments: examples/tiny-qwen2.5 seeded 42, examples/data,
 /// Qwen's defaults) measured in a child process each: as is (pad to the batch's longest, length-grouped) and
 /// with --pad_to_max_length True (Qwen's example: every sample padded to 512). Default: the first 20 steps of
-/// each; --full runs all five epochs.
+/// each; --full runs all five epochs. Unless --no-peer, the PyTorch-eager peer (bench/peers/torch_eager_step.py) runs the
+/// same model shape in bf16 at 2 x 256 tokens, every token a target and no checkpointing: its tokens/s beside ours.
 /// </summary>
 internal sealed class TrainDefaultBenchmark : IBenchmark
 {
     public string Name => "train-default";
 
-    public string Description => "the default finetune.sh run: tokens/s and peak RSS, padded to the batch vs to model_max_length [--max_steps N | --full]";
+    public string Description => "the default finetune.sh run: tokens/s and peak RSS, padded to the batch vs to model_max_length [--max_steps N | --full] [--no-peer]";
 
     public object Run(IReadOnlyList<string> args)
     {
         if (args is ["--child", var childModel, var output, var pad, var steps])
             return Child(childModel, output, bool.Parse(pad), int.Parse(steps));
-        var maxSteps = args.Contains("--full") ? -1 : args is ["--max_steps", var n] ? int.Parse(n) : 20;
+        var maxSteps = args.Contains("--full") ? -1 : args.SkipWhile(a => a != "--max_steps").Skip(1).FirstOrDefault() is { } n ? int.Parse(n) : 20;
         var work = Path.Combine(Path.GetTempPath(), "qwentune-bench-" + Guid.NewGuid().ToString("N"));
         try
         {
@@ -34,11 +35,17 @@ internal sealed class TrainDefaultBenchmark : IBenchmark
             PretrainedModel.Save(fresh, model, ShardSize.Default, Path.Combine(RepositoryPaths.Root, "examples", "tiny-qwen2.5"));
             var padded = ChildProcess.RunSelf(Name, "--child", model, Path.Combine(work, "padded"), "False", maxSteps.ToString());
             var fixedLength = ChildProcess.RunSelf(Name, "--child", model, Path.Combine(work, "max"), "True", maxSteps.ToString());
+            var peer = args.Contains("--no-peer") ? null : Peer.Run("torch_eager_step.py",
+                ["--dtype", "bf16", "--hidden", $"{config.HiddenSize}", "--layers", $"{config.NumHiddenLayers}", "--heads", $"{config.NumAttentionHeads}",
+                 "--kv", $"{config.NumKeyValueHeads}", "--inter", $"{config.IntermediateSize}", "--vocab", $"{config.VocabSize}",
+                 "--batch", "2", "--seq", "256", "--steps", "8"],
+                json => json.GetProperty("tokens_per_s").GetDouble());
             return new
             {
                 max_steps = maxSteps,
                 default_run = padded,
                 pad_to_max_length = fixedLength,
+                peer,
                 speedup_of_default = padded.GetProperty("tokens_per_second").GetDouble() / fixedLength.GetProperty("tokens_per_second").GetDouble(),
             };
         }
