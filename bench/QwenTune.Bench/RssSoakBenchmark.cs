@@ -9,13 +9,16 @@ namespace QwenTune.Bench;
 /// <summary>
 /// Resident memory over a long run of the embedded default model (examples/tiny-qwen2.5, Qwen's finetune.sh flags,
 /// bf16, gradient checkpointing), one sample per optimizer step so that 500 steps stay affordable: RSS after every
-/// step, and its drift after a warm-up of 20 steps (the goal: flat within +-5%).
+/// step, and its drift after a warm-up of 20 steps (the goal: flat within +-5%). Unless --no-peer, the PyTorch-eager
+/// peer (bench/peers/torch_eager_step.py) runs as many steps of the same model shape at 1 x 256 tokens and reports its
+/// RSS range after step 3 and its peak; in float32, since torch 1.13's bf16 CPU products run at ~5 GFLOP/s here (13 s
+/// a step of this model), which would make 500 steps take an hour.
 /// </summary>
 internal sealed class RssSoakBenchmark : IBenchmark
 {
     public string Name => "rss-soak";
 
-    public string Description => "RSS after each of N training steps of the embedded default model (default 500) and its drift [--steps N] [--keep-mb N]";
+    public string Description => "RSS after each of N training steps of the embedded default model (default 500) and its drift [--steps N] [--keep-mb N] [--no-peer]";
 
     public object Run(IReadOnlyList<string> args)
     {
@@ -43,6 +46,12 @@ internal sealed class RssSoakBenchmark : IBenchmark
             ];
             var recorder = new RssRecorder();
             var summary = TrainingSession.Run(TrainingRequest.Parse(flags), [recorder], TextWriter.Null);
+            var config = QwenConfig.FromFile(Path.Combine(recipe, "config.json"));
+            var peer = args.Contains("--no-peer") ? null : Peer.Run("torch_eager_step.py",
+                ["--dtype", "fp32", "--hidden", $"{config.HiddenSize}", "--layers", $"{config.NumHiddenLayers}", "--heads", $"{config.NumAttentionHeads}",
+                 "--kv", $"{config.NumKeyValueHeads}", "--inter", $"{config.IntermediateSize}", "--vocab", $"{config.VocabSize}",
+                 "--batch", "1", "--seq", "256", "--steps", $"{steps}"],
+                json => json.GetProperty("tokens_per_s").GetDouble(), timeoutSeconds: 3600);
             var warm = recorder.Megabytes.Skip(Math.Min(20, recorder.Megabytes.Count - 1)).ToList();
             var reference = warm[0];
             return new
@@ -54,6 +63,7 @@ internal sealed class RssSoakBenchmark : IBenchmark
                 peak_rss_mb = summary.PeakRssBytes >> 20,
                 rss_mb_every_50_steps = recorder.Megabytes.Where((_, i) => i % 50 == 49).ToList(),
                 gemm_peak_gflops = Math.Round(GemmPeak.Gflops(TorchSharp.torch.ScalarType.Float32), 1),
+                peer,
             };
         }
         finally

@@ -11,7 +11,8 @@ namespace QwenTune.Bench;
 /// Qwen's defaults) measured in a child process each: as is (pad to the batch's longest, length-grouped) and
 /// with --pad_to_max_length True (Qwen's example: every sample padded to 512). Default: the first 20 steps of
 /// each; --full runs all five epochs. Unless --no-peer, the PyTorch-eager peer (bench/peers/torch_eager_step.py) runs the
-/// same model shape in bf16 at 2 x 256 tokens, every token a target and no checkpointing: its tokens/s beside ours.
+/// same model shape at 2 x 256 tokens, every token a target and no checkpointing, in bf16 (as ours) and float32 (torch
+/// 1.13's bf16 CPU products are a slow path here): its tokens/s beside ours.
 /// </summary>
 internal sealed class TrainDefaultBenchmark : IBenchmark
 {
@@ -35,17 +36,20 @@ internal sealed class TrainDefaultBenchmark : IBenchmark
             PretrainedModel.Save(fresh, model, ShardSize.Default, Path.Combine(RepositoryPaths.Root, "examples", "tiny-qwen2.5"));
             var padded = ChildProcess.RunSelf(Name, "--child", model, Path.Combine(work, "padded"), "False", maxSteps.ToString());
             var fixedLength = ChildProcess.RunSelf(Name, "--child", model, Path.Combine(work, "max"), "True", maxSteps.ToString());
-            var peer = args.Contains("--no-peer") ? null : Peer.Run("torch_eager_step.py",
-                ["--dtype", "bf16", "--hidden", $"{config.HiddenSize}", "--layers", $"{config.NumHiddenLayers}", "--heads", $"{config.NumAttentionHeads}",
+            object? PeerIn(string dtype) => args.Contains("--no-peer") ? null : Peer.Run("torch_eager_step.py",
+                ["--dtype", dtype, "--hidden", $"{config.HiddenSize}", "--layers", $"{config.NumHiddenLayers}", "--heads", $"{config.NumAttentionHeads}",
                  "--kv", $"{config.NumKeyValueHeads}", "--inter", $"{config.IntermediateSize}", "--vocab", $"{config.VocabSize}",
                  "--batch", "2", "--seq", "256", "--steps", "8"],
                 json => json.GetProperty("tokens_per_s").GetDouble());
+            var (peer, peerFloat32) = (PeerIn("bf16"), PeerIn("fp32"));
             return new
             {
                 max_steps = maxSteps,
                 default_run = padded,
                 pad_to_max_length = fixedLength,
                 peer,
+                peer_float32 = peerFloat32,
+                gemm_peak_gflops = Math.Round(GemmPeak.Gflops(TorchSharp.torch.ScalarType.Float32), 1),
                 speedup_of_default = padded.GetProperty("tokens_per_second").GetDouble() / fixedLength.GetProperty("tokens_per_second").GetDouble(),
             };
         }
