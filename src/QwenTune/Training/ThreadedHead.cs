@@ -13,8 +13,9 @@ namespace QwenTune.Training;
 /// while it is still there. Forward writes each sub-block's logits into a leased <see cref="LogitsArena"/> while the
 /// budget (<see cref="FusedLinearCrossEntropy.KeptLogitsBytes"/>) lasts, so backward reads them back instead of
 /// recomputing them (one of four products at H = 64); past it, backward recomputes. Backward turns each sub-block into
-/// softmax - one-hot in place and feeds the two gradient products, each thread adding into its own input gradient. The libtorch-driven path (<see cref="FusedLinearCrossEntropy"/>' blocks) instead runs every product
-/// on all threads over blocks that leave the cache between the product and the pass. float32, and bf16 on float32
+/// softmax - one-hot in place and feeds the two gradient products, each thread adding into its own input gradient.
+/// The libtorch-driven path (<see cref="FusedLinearCrossEntropy"/>' blocks) instead runs every product on all threads
+/// over blocks that leave the cache between the product and the pass. float32, and bf16 on float32
 /// products (<see cref="BFloat16Products.Widens"/>) with the block path's rounding: each sub-block of weights widened
 /// as it is used, logits and their gradient rounded to bf16, the weight gradient rounded once.
 /// </summary>
