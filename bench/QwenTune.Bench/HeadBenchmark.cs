@@ -59,7 +59,7 @@ internal sealed class HeadBenchmark : IBenchmark
                 products_only_seconds = Math.Round(gemms, 3),
                 products_only_share_of_peak = Math.Round(useful / gemms / peak, 3),
                 peer,
-                peer_seconds_over_fused = PeerSeconds(peer) is { } peerSeconds ? Math.Round(peerSeconds / fused, 2) : (double?)null,
+                peer_seconds_over_fused = Peer.Field(peer, "seconds") is { } peerSeconds ? Math.Round(peerSeconds / fused, 2) : (double?)null,
             });
             Console.Error.WriteLine(System.Text.Json.JsonSerializer.Serialize(rows[^1]));
         }
@@ -69,9 +69,6 @@ internal sealed class HeadBenchmark : IBenchmark
             threaded_head = new { enabled = ThreadedHead.Enabled && MklGemm.Available, sub_block_kb = ThreadedHead.SubBlockBytes >> 10, max_token_elements = ThreadedHead.MaxTokenElements },
             dtype = dtype.ToString(), vocabulary = Vocabulary, threads = get_num_threads(), rows };
     }
-
-    private static double? PeerSeconds(object? peer) =>
-        peer is System.Text.Json.JsonElement json && json.TryGetProperty("seconds", out var seconds) ? seconds.GetDouble() : null;
 
     /// <summary>
     /// Median seconds of the head's three float32 products alone over the fused loss's vocabulary blocks, in its

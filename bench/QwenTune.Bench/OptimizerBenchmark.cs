@@ -33,7 +33,7 @@ internal sealed class OptimizerBenchmark : IBenchmark
             var peer = args.Contains("--no-peer") ? null : Peer.Run("torch_eager_parts.py",
                 ["adamw", "--parameters", count.ToString(), "--dtype", dtype == ScalarType.Float32 ? "fp32" : "bf16"],
                 json => -json.GetProperty("ns_per_parameter").GetDouble());
-            var peerNs = peer is System.Text.Json.JsonElement json && json.TryGetProperty("ns_per_parameter", out var ns) ? ns.GetDouble() : (double?)null;
+            var peerNs = Peer.Field(peer, "ns_per_parameter");
             rows.Add(new
             {
                 dtype = dtype.ToString(), parameters = count, bytes_per_parameter = bytesPerParameter,

@@ -58,11 +58,9 @@ internal sealed class PackingBenchmark : IBenchmark
         var (padToMax, dynamic, packing) = (modes[0].Result(), modes[1].Result(), modes[2].Result());
         Array.ForEach(modes, m => m.Dispose());
         var peer = args.Contains("--no-peer") ? null : Peer.Run("torch_eager_step.py",
-            ["--dtype", "fp32", "--hidden", "512", "--layers", "4", "--heads", "8", "--kv", "2", "--inter", "1408", "--vocab", $"{vocab}",
-             "--batch", $"{BatchSize}", "--seq", $"{MaxLength}", "--steps", "4"],
+            ["--dtype", "fp32", .. Peer.ModelArguments(config), "--batch", $"{BatchSize}", "--seq", $"{MaxLength}", "--steps", "4"],
             json => json.GetProperty("tokens_per_s").GetDouble());
-        double? peerTargets = peer is System.Text.Json.JsonElement json && json.TryGetProperty("tokens_per_s", out var rate)
-            ? rate.GetDouble() * padToMax.Targets / padToMax.PaddedTokens : null;
+        var peerTargets = Peer.Field(peer, "tokens_per_s") * padToMax.Targets / padToMax.PaddedTokens;
         return new
         {
             gemm_gflops_float32 = Math.Round(gemm, 1),

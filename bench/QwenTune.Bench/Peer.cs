@@ -42,6 +42,17 @@ internal static class Peer
         return runs.MaxBy(faster);
     }
 
+    /// <summary>A number from a peer's JSON, or null when the peer did not run (absent, failed or skipped).</summary>
+    public static double? Field(object? peer, string name) =>
+        peer is JsonElement json && json.TryGetProperty(name, out var value) ? value.GetDouble() : null;
+
+    /// <summary>torch_eager_step.py's flags for a model of <paramref name="config"/>'s shape.</summary>
+    public static string[] ModelArguments(QwenTune.Models.QwenConfig config) =>
+    [
+        "--hidden", $"{config.HiddenSize}", "--layers", $"{config.NumHiddenLayers}", "--heads", $"{config.NumAttentionHeads}",
+        "--kv", $"{config.NumKeyValueHeads}", "--inter", $"{config.IntermediateSize}", "--vocab", $"{config.VocabSize}",
+    ];
+
     private static (JsonElement? Json, string? Failure) Once(string script, List<string> args, bool unsetOpenBlas, int timeoutSeconds)
     {
         var start = new ProcessStartInfo(Python) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };

@@ -48,9 +48,7 @@ internal sealed class RssSoakBenchmark : IBenchmark
             var summary = TrainingSession.Run(TrainingRequest.Parse(flags), [recorder], TextWriter.Null);
             var config = QwenConfig.FromFile(Path.Combine(recipe, "config.json"));
             var peer = args.Contains("--no-peer") ? null : Peer.Run("torch_eager_step.py",
-                ["--dtype", "fp32", "--hidden", $"{config.HiddenSize}", "--layers", $"{config.NumHiddenLayers}", "--heads", $"{config.NumAttentionHeads}",
-                 "--kv", $"{config.NumKeyValueHeads}", "--inter", $"{config.IntermediateSize}", "--vocab", $"{config.VocabSize}",
-                 "--batch", "1", "--seq", "256", "--steps", $"{steps}"],
+                ["--dtype", "fp32", .. Peer.ModelArguments(config), "--batch", "1", "--seq", "256", "--steps", $"{steps}"],
                 json => json.GetProperty("tokens_per_s").GetDouble(), timeoutSeconds: 3600);
             var warm = recorder.Megabytes.Skip(Math.Min(20, recorder.Megabytes.Count - 1)).ToList();
             var reference = warm[0];

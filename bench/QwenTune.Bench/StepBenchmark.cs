@@ -53,7 +53,7 @@ internal sealed class StepBenchmark : IBenchmark
                 var ours = rows.First(r => r.GetProperty("model").GetString() == shape && r.GetProperty("dtype").GetString() == dtype
                     && r.GetProperty("mode").GetString()!.StartsWith(mode, StringComparison.Ordinal) && !r.GetProperty("gradient_checkpointing").GetBoolean());
                 var peer = Peer.Run("torch_eager_step.py", PeerArguments(shape, dtype, mode == "lora"), json => json.GetProperty("tokens_per_s").GetDouble());
-                var peerRate = peer is System.Text.Json.JsonElement json && json.TryGetProperty("tokens_per_s", out var rate) ? rate.GetDouble() : (double?)null;
+                var peerRate = Peer.Field(peer, "tokens_per_s");
                 var ourRate = ours.GetProperty("tokens_per_second").GetDouble();
                 peers.Add(new { model = shape, dtype, mode = ours.GetProperty("mode").GetString(), qwentune_tokens_per_second = ourRate, peer,
                     qwentune_over_peer = peerRate is { } p ? Math.Round(ourRate / p, 2) : (double?)null });
@@ -81,13 +81,11 @@ internal sealed class StepBenchmark : IBenchmark
     /// <summary>The peer's flags for the same model, batch, dtype and LoRA rank as <see cref="Child"/>.</summary>
     private static string[] PeerArguments(string shape, string dtype, bool lora)
     {
-        var c = Shape(shape);
         var (batch, sequence) = shape == "89m" ? (4, 256) : (2, 256);
         return
         [
-            "--dtype", dtype == "bfloat16" ? "bf16" : "fp32", "--hidden", $"{c.HiddenSize}", "--layers", $"{c.NumHiddenLayers}",
-            "--heads", $"{c.NumAttentionHeads}", "--kv", $"{c.NumKeyValueHeads}", "--inter", $"{c.IntermediateSize}",
-            "--vocab", $"{c.VocabSize}", "--batch", $"{batch}", "--seq", $"{sequence}", "--steps", "4", "--lora", lora ? "64" : "0",
+            "--dtype", dtype == "bfloat16" ? "bf16" : "fp32", .. Peer.ModelArguments(Shape(shape)),
+            "--batch", $"{batch}", "--seq", $"{sequence}", "--steps", "4", "--lora", lora ? "64" : "0",
         ];
     }
 

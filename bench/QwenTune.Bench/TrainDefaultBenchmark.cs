@@ -37,9 +37,7 @@ internal sealed class TrainDefaultBenchmark : IBenchmark
             var padded = ChildProcess.RunSelf(Name, "--child", model, Path.Combine(work, "padded"), "False", maxSteps.ToString());
             var fixedLength = ChildProcess.RunSelf(Name, "--child", model, Path.Combine(work, "max"), "True", maxSteps.ToString());
             object? PeerIn(string dtype) => args.Contains("--no-peer") ? null : Peer.Run("torch_eager_step.py",
-                ["--dtype", dtype, "--hidden", $"{config.HiddenSize}", "--layers", $"{config.NumHiddenLayers}", "--heads", $"{config.NumAttentionHeads}",
-                 "--kv", $"{config.NumKeyValueHeads}", "--inter", $"{config.IntermediateSize}", "--vocab", $"{config.VocabSize}",
-                 "--batch", "2", "--seq", "256", "--steps", "8"],
+                ["--dtype", dtype, .. Peer.ModelArguments(config), "--batch", "2", "--seq", "256", "--steps", "8"],
                 json => json.GetProperty("tokens_per_s").GetDouble());
             var (peer, peerFloat32) = (PeerIn("bf16"), PeerIn("fp32"));
             return new

@@ -148,12 +148,10 @@ internal static unsafe class ThreadedHead
                 var w = scratch.Weights(wData, start, length, hidden);
                 var slot = kept is null ? null : kept.Slot(part, index);
                 var block = slot == null || rounds ? scratch.Logits : (float*)slot;
-                if (slot != null && rounds)
-                    FromBFloat16((ushort*)slot, block, length * tokens);
-                else if (slot == null)
-                {
+                if (slot == null)
                     MklGemm.Multiply(false, true, length, tokens, hidden, 1f, w, hidden, xAt, hidden, 0f, block, tokens);
-                }
+                else if (rounds)
+                    FromBFloat16((ushort*)slot, block, length * tokens);   // the kept bf16 logits, widened
                 HeadKernels.SoftmaxGradient(block, length, tokens, start, targetAt, lseAt, rounds, gradientScale, parallel: false);
                 MklGemm.Multiply(true, false, tokens, hidden, length, alpha, block, tokens, w, hidden, 1f, gradX, hidden);
                 if (gradWData == 0)
