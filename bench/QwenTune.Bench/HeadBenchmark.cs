@@ -17,7 +17,7 @@ internal sealed class HeadBenchmark : IBenchmark
 
     public string Name => "head";
 
-    public string Description => "fused loss head fwd+bwd: share of GEMM peak across T and H (V = 151,936) [--quick|--full|--shape TxH] [--bf16] [--block-mb N] [--keep-mb N] [--sub-kb N] [--threaded-max N|off] [--no-peer]";
+    public string Description => "fused loss head fwd+bwd: share of GEMM peak across T and H (V = 151,936) [--quick|--full|--shape TxH] [--bf16] [--block-mb N] [--keep-mb N] [--sub-kb N] [--tile-tokens N] [--threaded-max N|off] [--no-peer]";
 
     public object Run(IReadOnlyList<string> args)
     {
@@ -28,6 +28,8 @@ internal sealed class HeadBenchmark : IBenchmark
             FusedLinearCrossEntropy.KeptLogitsBytes = long.Parse(keep) << 20;
         if (Option("--sub-kb") is { } sub)
             ThreadedHead.SubBlockBytes = long.Parse(sub) << 10;
+        if (Option("--tile-tokens") is { } tile)
+            ThreadedHead.TileTokens = int.Parse(tile);
         if (Option("--threaded-max") is { } most)
             (ThreadedHead.Enabled, ThreadedHead.MaxTokenElements) = most == "off" ? (false, 0) : (true, long.Parse(most));
         var dtype = args.Contains("--bf16") ? ScalarType.BFloat16 : ScalarType.Float32;
@@ -66,7 +68,7 @@ internal sealed class HeadBenchmark : IBenchmark
         return new
         {
             block_mb = FusedLinearCrossEntropy.BlockBytes >> 20, kept_mb = FusedLinearCrossEntropy.KeptLogitsBytes >> 20,
-            threaded_head = new { enabled = ThreadedHead.Enabled && MklGemm.Available, sub_block_kb = ThreadedHead.SubBlockBytes >> 10, max_token_elements = ThreadedHead.MaxTokenElements },
+            threaded_head = new { enabled = ThreadedHead.Enabled && MklGemm.Available, sub_block_kb = ThreadedHead.SubBlockBytes >> 10, tile_tokens = ThreadedHead.TileTokens, max_token_elements = ThreadedHead.MaxTokenElements },
             dtype = dtype.ToString(), vocabulary = Vocabulary, threads = get_num_threads(), rows };
     }
 

@@ -24,6 +24,9 @@ internal static unsafe class ThreadedHead
     /// <summary>Target bytes of one thread's logits sub-block (tuned by bench `head --sub-kb`: 256 KB at 300 x 64).</summary>
     internal static long SubBlockBytes { get; set; } = 256L << 10;
 
+    /// <summary>Most tokens of one tile (<see cref="TokenTiles"/>).</summary>
+    internal static int TileTokens { get; set; } = 384;
+
     /// <summary>
     /// Largest T x H taken here: each thread keeps a float32 (T, H) input gradient of its own. bench head, interleaved
     /// against the block path: 1024 x 512 4.19/4.20 s against 4.71/5.11, 2048 x 256 5.23/4.67 against 5.84/5.02,
@@ -67,31 +70,43 @@ internal static unsafe class ThreadedHead
         Array.Fill(partialMax, float.NegativeInfinity);
         var targetLogit = zeros(tokens, ScalarType.Float32);
         var (xData, wData, targetData, logitData) = ((nint)Data(wideX), (nint)Data(weight), (nint)Data(targets), (nint)Data(targetLogit));
-        var rows = SubBlockRows(tokens);
-        var kept = keep ? KeptLogits.Lease(parts, vocabulary, rows, tokens, narrow: rounds) : null;
-        Run(parts, vocabulary, rows, tokens, hidden, rounds, (part, first, last, scratch) =>
+        var tiles = new TokenTiles(tokens);
+        var rows = SubBlockRows(tiles.Widest);
+        var kept = keep ? KeptLogits.Lease(parts, vocabulary, rows, tiles, narrow: rounds) : null;
+        Run(parts, vocabulary, rows, tiles.Widest, hidden, rounds, (part, first, last, scratch) =>
         {
             float* xAt = (float*)xData, logitAt = (float*)logitData;
             var targetAt = (long*)targetData;
             fixed (float* max = &partialMax[part * tokens])
             fixed (float* sum = &partialSum[part * tokens])
             {
-                for (int start = first, index = 0; start < last; start += rows, index++)
+                for (int start = first, index = 0; start < last; start += rows)
                 {
                     var length = Math.Min(rows, last - start);
-                    var slot = kept is null ? null : kept.Slot(part, index);
-                    var block = slot == null || rounds ? scratch.Logits : (float*)slot;
                     var w = scratch.Weights(wData, start, length, hidden);
-                    MklGemm.Multiply(false, true, length, tokens, hidden, 1f, w, hidden, xAt, hidden, 0f, block, tokens);
-                    HeadKernels.ReduceRows(block, length, tokens, rounds, max, sum);   // rounds the logits first
-                    for (var t = 0; t < tokens; t++)
+                    for (var tile = 0; tile < tiles.Count; tile++, index++)
                     {
-                        var local = targetAt[t] - start;
-                        if (local >= 0 && local < length)
-                            logitAt[t] = block[local * tokens + t];   // each target lies in one part's rows
+                        var (t0, n) = tiles[tile];
+                        var slot = kept is null ? null : kept.Slot(part, index);
+                        var block = scratch.Logits;
+                        MklGemm.Multiply(false, true, length, n, hidden, 1f, w, hidden, xAt + (long)t0 * hidden, hidden, 0f, block, n);
+                        if (slot != null && !rounds)
+                        {
+                            var reference = kept!.Reference(part, index);
+                            HeadKernels.KeepExp(block, length, n, reference, scratch.Sums, (float*)slot, kept.Stride);
+                            HeadKernels.MergeInto(max + t0, sum + t0, reference, scratch.Sums, n);
+                        }
+                        else
+                            HeadKernels.ReduceRows(block, length, n, rounds, max + t0, sum + t0);   // rounds the logits first
+                        for (var t = 0; t < n; t++)
+                        {
+                            var local = targetAt[t0 + t] - start;
+                            if (local >= 0 && local < length)
+                                logitAt[t0 + t] = block[local * n + t];   // each target lies in one part's rows
+                        }
+                        if (slot != null && rounds)
+                            ToBFloat16(block, (ushort*)slot, length * n);   // exact: already rounded
                     }
-                    if (slot != null && rounds)
-                        ToBFloat16(block, (ushort*)slot, length * tokens);   // exact: already rounded
                 }
             }
         });
@@ -136,33 +151,43 @@ internal static unsafe class ThreadedHead
         var gradW = weightGradient ? empty(weight.shape, weight.dtype) : null;
         var (xData, wData, targetData, lseData) = ((nint)Data(wideX), (nint)Data(weight), (nint)Data(targets), (nint)Data(logSumExp));
         var gradWData = gradW is null ? 0 : (nint)Data(gradW);
-        var rows = SubBlockRows(tokens);
-        Run(parts, vocabulary, rows, tokens, hidden, rounds, (part, first, last, scratch) =>
+        // The forward's cut, where it kept sub-blocks (the settings may have changed since).
+        var tiles = kept?.Tiles ?? new TokenTiles(tokens);
+        var rows = kept?.Rows ?? SubBlockRows(tiles.Widest);
+        Run(parts, vocabulary, rows, tiles.Widest, hidden, rounds, (part, first, last, scratch) =>
         {
             float* xAt = (float*)xData, lseAt = (float*)lseData;
             var targetAt = (long*)targetData;
             var gradX = (float*)partialData + (long)part * tokens * hidden;
-            for (int start = first, index = 0; start < last; start += rows, index++)
+            for (int start = first, index = 0; start < last; start += rows)
             {
                 var length = Math.Min(rows, last - start);
                 var w = scratch.Weights(wData, start, length, hidden);
-                var slot = kept is null ? null : kept.Slot(part, index);
-                var block = slot == null || rounds ? scratch.Logits : (float*)slot;
-                if (slot == null)
-                    MklGemm.Multiply(false, true, length, tokens, hidden, 1f, w, hidden, xAt, hidden, 0f, block, tokens);
-                else if (rounds)
-                    FromBFloat16((ushort*)slot, block, length * tokens);   // the kept bf16 logits, widened
-                HeadKernels.SoftmaxGradient(block, length, tokens, start, targetAt, lseAt, rounds, gradientScale, parallel: false);
-                MklGemm.Multiply(true, false, tokens, hidden, length, alpha, block, tokens, w, hidden, 1f, gradX, hidden);
-                if (gradWData == 0)
-                    continue;
-                if (!rounds)
+                // float32 writes the weight gradient in place; bf16 sums it over the tiles in float32, then rounds it once.
+                var gradWBlock = gradWData == 0 ? null : rounds ? scratch.WeightGradient : (float*)gradWData + (long)start * hidden;
+                for (var tile = 0; tile < tiles.Count; tile++, index++)
                 {
-                    MklGemm.Multiply(false, false, length, hidden, tokens, alpha, block, tokens, xAt, hidden, 0f, (float*)gradWData + (long)start * hidden, hidden);
-                    continue;
+                    var (t0, n) = tiles[tile];
+                    float* xTile = xAt + (long)t0 * hidden, lseTile = lseAt + t0;
+                    var targetTile = targetAt + t0;
+                    var slot = kept is null ? null : kept.Slot(part, index);
+                    var block = scratch.Logits;
+                    if (slot != null && !rounds)
+                        HeadKernels.KeptGradient((float*)slot, kept!.Stride, length, n, start, targetTile, kept.Reference(part, index), lseTile, scratch.Sums, block);
+                    else
+                    {
+                        if (slot == null)
+                            MklGemm.Multiply(false, true, length, n, hidden, 1f, w, hidden, xTile, hidden, 0f, block, n);
+                        else
+                            FromBFloat16((ushort*)slot, block, length * n);   // the kept bf16 logits, widened
+                        HeadKernels.SoftmaxGradient(block, length, n, start, targetTile, lseTile, rounds, gradientScale, parallel: false);
+                    }
+                    MklGemm.Multiply(true, false, n, hidden, length, alpha, block, n, w, hidden, 1f, gradX + (long)t0 * hidden, hidden);
+                    if (gradWBlock != null)
+                        MklGemm.Multiply(false, false, length, hidden, n, alpha, block, n, xTile, hidden, tile == 0 ? 0f : 1f, gradWBlock, hidden);
                 }
-                MklGemm.Multiply(false, false, length, hidden, tokens, alpha, block, tokens, xAt, hidden, 0f, scratch.WeightGradient, hidden);
-                ToBFloat16(scratch.WeightGradient, (ushort*)gradWData + (long)start * hidden, length * hidden);
+                if (gradWBlock != null && rounds)
+                    ToBFloat16(scratch.WeightGradient, (ushort*)gradWData + (long)start * hidden, length * hidden);
             }
         });
         var gradX32 = partialX.sum([0L]);
@@ -172,8 +197,37 @@ internal static unsafe class ThreadedHead
             return (gradX32.to(x.dtype), gradW);
     }
 
-    /// <summary>Rows of one sub-block: about <see cref="SubBlockBytes"/> of logits, a multiple of 8, at least 16.</summary>
+    /// <summary>Rows of one sub-block: about <see cref="SubBlockBytes"/> of logits of a tile, a multiple of 8, at least 16.</summary>
     private static int SubBlockRows(int tokens) => (int)Math.Max(16, SubBlockBytes / (4L * tokens) / 8 * 8);
+
+    /// <summary>
+    /// The tokens cut into tiles of at most <see cref="TileTokens"/> (boundaries on multiples of 8), each sub-block of
+    /// the vocabulary taken one tile at a time: a sub-block of a few hundred tokens by a few hundred rows keeps all three
+    /// products near MKL's peak, where one of 1024 tokens by 64 rows ran the input gradient's at 0.67 of it.
+    /// </summary>
+    internal readonly struct TokenTiles
+    {
+        private readonly int _tokens;
+
+        public TokenTiles(int tokens)
+        {
+            _tokens = tokens;
+            Count = Math.Max(1, (tokens + TileTokens - 1) / TileTokens);
+            Widest = 0;
+            for (var tile = 0; tile < Count; tile++)
+                Widest = Math.Max(Widest, this[tile].Tokens);
+        }
+
+        public int Count { get; }
+
+        /// <summary>Tokens of the widest tile.</summary>
+        public int Widest { get; }
+
+        /// <summary>First token and token count of tile <paramref name="tile"/>.</summary>
+        public (int First, int Tokens) this[int tile] => (Boundary(tile), Boundary(tile + 1) - Boundary(tile));
+
+        private int Boundary(int tile) => tile == Count ? _tokens : (int)((long)_tokens * tile / Count) / 8 * 8;
+    }
 
     private static int Parts(int vocabulary) => Math.Max(1, Math.Min(get_num_threads(), vocabulary / 64));
 
@@ -203,41 +257,64 @@ internal static unsafe class ThreadedHead
     }
 
     /// <summary>
-    /// Logits sub-blocks the forward wrote for its backward: the first <see cref="PerPart"/> sub-blocks of each thread's
-    /// share, one slot of rows x tokens each, in the shared <see cref="LogitsArena"/> leased until backward. Float32
-    /// logits are kept as they are; bf16 ones, already rounded, as bf16 (half the bytes, exactly the same values).
+    /// What the forward wrote of each logits sub-block for its backward: the first <see cref="PerPart"/> sub-blocks of
+    /// each thread's share, one slot each in the shared <see cref="LogitsArena"/>, leased until backward. bf16 logits,
+    /// already rounded, are kept as they are, as bf16 (rows x tokens, exactly the same values). Float32 sub-blocks are
+    /// kept as exp(x - m) with m each token's max over the sub-block (<see cref="HeadKernels.KeepExp"/>; rows
+    /// <see cref="Stride"/> apart, each on a 32-byte boundary), so backward multiplies instead of taking an exp; the m
+    /// are in <see cref="Reference"/>.
     /// </summary>
     internal sealed class KeptLogits
     {
         private readonly object _holder;
         private readonly nint _data;
         private readonly long _slotElements;
+        private readonly float[]? _references;
 
-        private KeptLogits(object holder, Tensor arena, int perPart, long slotElements) =>
-            (_holder, _data, PerPart, _slotElements) = (holder, (nint)Data(arena), perPart, slotElements);
+        private KeptLogits(object holder, nint data, int perPart, long slotElements, int stride, float[]? references, int rows, TokenTiles tiles) =>
+            (_holder, _data, PerPart, _slotElements, Stride, _references, Rows, Tiles) = (holder, data, perPart, slotElements, stride, references, rows, tiles);
+
+        /// <summary>Rows of each sub-block.</summary>
+        public int Rows { get; }
+
+        /// <summary>The tokens' tiles, each sub-block kept as one slot per tile.</summary>
+        public TokenTiles Tiles { get; }
 
         /// <summary>Sub-blocks kept of each thread's share.</summary>
         public int PerPart { get; }
+
+        /// <summary>Elements from one kept float32 row to the next: the tokens rounded up to a multiple of 8.</summary>
+        public int Stride { get; }
 
         /// <summary>
         /// As many sub-blocks per share as <see cref="FusedLinearCrossEntropy.KeptLogitsBytes"/> holds for all shares;
         /// null when that is none or another call holds the arena.
         /// </summary>
-        public static KeptLogits? Lease(int parts, int vocabulary, int rows, int tokens, bool narrow)
+        public static KeptLogits? Lease(int parts, int vocabulary, int rows, TokenTiles tiles, bool narrow)
         {
-            var slotElements = narrow ? ((long)rows * tokens + 1) / 2 : (long)rows * tokens;   // float32 elements of the arena
-            var perShare = (int)((vocabulary / parts + 1 + rows - 1) / rows);
+            var tokens = tiles.Widest;
+            var stride = narrow ? tokens : (tokens + 7) / 8 * 8;
+            var slotElements = narrow ? ((long)rows * tokens + 1) / 2 : (long)rows * stride;   // float32 elements of the arena
+            var perShare = (int)((vocabulary / parts + 1 + rows - 1) / rows) * tiles.Count;
             var perPart = (int)Math.Min(perShare, FusedLinearCrossEntropy.KeptLogitsBytes / (4 * slotElements * parts));
             if (perPart == 0)
                 return null;
             var holder = new object();
-            var arena = LogitsArena.Lease(parts * perPart * slotElements, holder);
-            return arena is null ? null : new KeptLogits(holder, arena, perPart, slotElements);
+            var arena = LogitsArena.Lease(parts * perPart * slotElements + 8, holder);
+            if (arena is null)
+                return null;
+            var data = ((nint)Data(arena) + 31) & ~(nint)31;   // 32-byte aligned, as are the slots (rows a multiple of 8)
+            var references = narrow ? null : GC.AllocateUninitializedArray<float>(parts * perPart * tokens, pinned: true);
+            return new KeptLogits(holder, data, perPart, slotElements, stride, references, rows, tiles);
         }
 
         /// <summary>Slot of sub-block <paramref name="index"/> of share <paramref name="part"/>, or null past the budget.</summary>
         public void* Slot(int part, int index) =>
             index < PerPart ? (float*)_data + ((long)part * PerPart + index) * _slotElements : null;
+
+        /// <summary>Each token's max over a kept float32 sub-block (tokens).</summary>
+        public float* Reference(int part, int index) =>
+            (float*)Unsafe.AsPointer(ref _references![((long)part * PerPart + index) * Tiles.Widest]);
 
         public void Return() => LogitsArena.Return(_holder);
     }
@@ -251,6 +328,7 @@ internal static unsafe class ThreadedHead
         {
             _widens = widens;
             Logits = Allocate((long)rows * tokens);
+            Sums = Allocate(tokens);
             if (widens)
             {
                 WideWeights = Allocate((long)rows * hidden);
@@ -259,6 +337,9 @@ internal static unsafe class ThreadedHead
         }
 
         public float* Logits { get; }
+
+        /// <summary>One float per token: a sub-block's sums of exp, or backward's factors.</summary>
+        public float* Sums { get; }
 
         public float* WideWeights { get; }
 
@@ -276,6 +357,7 @@ internal static unsafe class ThreadedHead
         public void Dispose()
         {
             NativeMemory.AlignedFree(Logits);
+            NativeMemory.AlignedFree(Sums);
             NativeMemory.AlignedFree(WideWeights);
             NativeMemory.AlignedFree(WeightGradient);
         }
