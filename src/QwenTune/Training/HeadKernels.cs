@@ -132,15 +132,16 @@ internal static unsafe class HeadKernels
     private static Vector256<float> Load(float* at, int width) => width == Lanes ? Avx.LoadVector256(at) : Vector256.Create(*at);
 
     /// <summary>
-    /// For a float32 logits block whose backward reads what forward kept: per token, the block's max m (into
+    /// For a logits block whose backward reads what forward kept: per token, the block's max m (into
     /// <paramref name="reference"/>) and the sum of exp(x - m) (into <paramref name="sum"/>), while each exp(x - m) is
-    /// written to <paramref name="kept"/> (rows <paramref name="keptStride"/> apart, each on a 32-byte boundary), so
-    /// backward needs one multiply per logit instead of an exp (<see cref="KeptGradient"/>). Rows are walked in memory
+    /// written as float32 to <paramref name="kept"/> (rows <paramref name="keptStride"/> apart, each on a 32-byte
+    /// boundary), so backward needs one multiply per logit instead of an exp (<see cref="KeptGradient"/>). With
+    /// <paramref name="roundToBFloat16"/> the logits are rounded to bf16 first, in place. Rows are walked in memory
     /// order. Plain stores: streaming ones ran this pass 2.5 times slower here. A NaN or infinite logit makes its token's
     /// sum NaN.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void KeepExp(float* logits, int length, int tokens, float* reference, float* sum, float* kept, int keptStride)
+    internal static void KeepExp(float* logits, int length, int tokens, bool roundToBFloat16, float* reference, float* sum, float* kept, int keptStride)
     {
         var vectorTokens = tokens / Lanes * Lanes;
         new Span<float>(reference, tokens).Fill(float.NegativeInfinity);
@@ -150,9 +151,21 @@ internal static unsafe class HeadKernels
             var row = logits + (long)j * tokens;
             var t = 0;
             for (; t < vectorTokens; t += Lanes)
-                Avx.Store(reference + t, Avx.Max(Avx.LoadVector256(reference + t), Avx.LoadVector256(row + t)));
+            {
+                var x = Avx.LoadVector256(row + t);
+                if (roundToBFloat16)
+                {
+                    x = RoundToBFloat16(x);
+                    Avx.Store(row + t, x);
+                }
+                Avx.Store(reference + t, Avx.Max(Avx.LoadVector256(reference + t), x));
+            }
             for (; t < tokens; t++)
+            {
+                if (roundToBFloat16)
+                    row[t] = RoundToBFloat16(Vector256.Create(row[t])).ToScalar();
                 reference[t] = MathF.Max(reference[t], row[t]);
+            }
         }
         for (var j = 0; j < length; j++)
         {
@@ -178,11 +191,12 @@ internal static unsafe class HeadKernels
     /// <summary>
     /// The logits' gradient softmax - one-hot into <paramref name="gradient"/> (length x tokens) from what
     /// <see cref="KeepExp"/> kept: exp(x - m) e^(m - lse) per logit, <paramref name="factor"/> (tokens) taking
-    /// e^(m - lse) per token.
+    /// e^(m - lse) per token; as <see cref="SoftmaxGradient"/>, times <paramref name="scale"/> and rounded to bf16 when
+    /// <paramref name="roundToBFloat16"/> (float32 leaves the scale to the products).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void KeptGradient(float* kept, int keptStride, int length, int tokens, long start, long* targets,
-        float* reference, float* logSumExp, float* factor, float* gradient)
+        float* reference, float* logSumExp, bool roundToBFloat16, float scale, float* factor, float* gradient)
     {
         var vectorTokens = tokens / Lanes * Lanes;
         var t = 0;
@@ -190,19 +204,28 @@ internal static unsafe class HeadKernels
             Avx.Store(factor + t, Exp(Avx.LoadVector256(reference + t) - Avx.LoadVector256(logSumExp + t)));
         for (; t < tokens; t++)
             factor[t] = Exp(Vector256.Create(reference[t] - logSumExp[t])).ToScalar();
+        var scaleVector = Vector256.Create(scale);
         for (var j = 0; j < length; j++)
         {
             float* keptRow = kept + (long)j * keptStride, row = gradient + (long)j * tokens;
             for (t = 0; t < vectorTokens; t += Lanes)
-                Avx.Store(row + t, Avx.LoadAlignedVector256(keptRow + t) * Avx.LoadVector256(factor + t));
+            {
+                var p = Avx.LoadAlignedVector256(keptRow + t) * Avx.LoadVector256(factor + t);
+                Avx.Store(row + t, roundToBFloat16 ? RoundToBFloat16(p * scaleVector) : p);
+            }
             for (; t < tokens; t++)
-                row[t] = keptRow[t] * factor[t];
+            {
+                var p = Vector256.Create(keptRow[t] * factor[t]);
+                row[t] = (roundToBFloat16 ? RoundToBFloat16(p * scaleVector) : p).ToScalar();
+            }
         }
         for (t = 0; t < tokens; t++)
         {
             var local = targets[t] - start;
-            if (local >= 0 && local < length)
-                gradient[local * tokens + t] -= 1f;
+            if (local < 0 || local >= length)
+                continue;
+            var p = Vector256.Create(kept[local * keptStride + t] * factor[t]) - Vector256<float>.One;
+            gradient[local * tokens + t] = (roundToBFloat16 ? RoundToBFloat16(p * scaleVector) : p).ToScalar();
         }
     }
 

@@ -8,16 +8,17 @@ namespace QwenTune.Training;
 
 /// <summary>
 /// The fused loss head on the CPU when the tokens are few (T x H small): each torch thread takes its own contiguous
-/// share of the vocabulary and walks it in sub-blocks small enough to stay in its core's L2 cache, running
-/// single-threaded MKL products (<see cref="MklGemm"/>) and the <see cref="HeadKernels"/> passes on each sub-block
-/// while it is still there. Forward writes each sub-block's logits into a leased <see cref="LogitsArena"/> while the
-/// budget (<see cref="FusedLinearCrossEntropy.KeptLogitsBytes"/>) lasts, so backward reads them back instead of
-/// recomputing them (one of four products at H = 64); past it, backward recomputes. Backward turns each sub-block into
-/// softmax - one-hot in place and feeds the two gradient products, each thread adding into its own input gradient.
-/// The libtorch-driven path (<see cref="FusedLinearCrossEntropy"/>' blocks) instead runs every product on all threads
-/// over blocks that leave the cache between the product and the pass. float32, and bf16 on float32
-/// products (<see cref="BFloat16Products.Widens"/>) with the block path's rounding: each sub-block of weights widened
-/// as it is used, logits and their gradient rounded to bf16, the weight gradient rounded once.
+/// share of the vocabulary and walks it in sub-blocks of a few hundred rows by a tile of up to
+/// <see cref="TileTokens"/> tokens, small enough to stay in its core's L2 cache, running single-threaded MKL products
+/// (<see cref="MklGemm"/>) and the <see cref="HeadKernels"/> passes on each while it is still there. While the budget
+/// (<see cref="FusedLinearCrossEntropy.KeptLogitsBytes"/>) lasts, forward writes each sub-block's exp(x - m) into a
+/// leased <see cref="LogitsArena"/>, so backward multiplies instead of recomputing the logits (one of four products at
+/// H = 64) and their exp; past it, backward recomputes. Backward forms each sub-block's softmax - one-hot in scratch and
+/// feeds the two gradient products, each thread adding into its own input gradient. The libtorch-driven path
+/// (<see cref="FusedLinearCrossEntropy"/>' blocks) instead runs every product on all threads over blocks that leave the
+/// cache between the product and the pass. float32, and bf16 on float32 products
+/// (<see cref="BFloat16Products.Widens"/>) with the block path's rounding: each sub-block of weights widened as it is
+/// used, logits and their gradient rounded to bf16, the weight gradient rounded once.
 /// </summary>
 internal static unsafe class ThreadedHead
 {
@@ -72,7 +73,7 @@ internal static unsafe class ThreadedHead
         var (xData, wData, targetData, logitData) = ((nint)Data(wideX), (nint)Data(weight), (nint)Data(targets), (nint)Data(targetLogit));
         var tiles = new TokenTiles(tokens);
         var rows = SubBlockRows(tiles.Widest);
-        var kept = keep ? KeptLogits.Lease(parts, vocabulary, rows, tiles, narrow: rounds) : null;
+        var kept = keep ? KeptLogits.Lease(parts, vocabulary, rows, tiles) : null;
         Run(parts, vocabulary, rows, tiles.Widest, hidden, rounds, (part, first, last, scratch) =>
         {
             float* xAt = (float*)xData, logitAt = (float*)logitData;
@@ -90,10 +91,10 @@ internal static unsafe class ThreadedHead
                         var slot = kept is null ? null : kept.Slot(part, index);
                         var block = scratch.Logits;
                         MklGemm.Multiply(false, true, length, n, hidden, 1f, w, hidden, xAt + (long)t0 * hidden, hidden, 0f, block, n);
-                        if (slot != null && !rounds)
+                        if (slot != null)
                         {
                             var reference = kept!.Reference(part, index);
-                            HeadKernels.KeepExp(block, length, n, reference, scratch.Sums, (float*)slot, kept.Stride);
+                            HeadKernels.KeepExp(block, length, n, rounds, reference, scratch.Sums, (float*)slot, kept.Stride);   // rounds the logits first
                             HeadKernels.MergeInto(max + t0, sum + t0, reference, scratch.Sums, n);
                         }
                         else
@@ -104,8 +105,6 @@ internal static unsafe class ThreadedHead
                             if (local >= 0 && local < length)
                                 logitAt[t0 + t] = block[local * n + t];   // each target lies in one part's rows
                         }
-                        if (slot != null && rounds)
-                            ToBFloat16(block, (ushort*)slot, length * n);   // exact: already rounded
                     }
                 }
             }
@@ -172,14 +171,12 @@ internal static unsafe class ThreadedHead
                     var targetTile = targetAt + t0;
                     var slot = kept is null ? null : kept.Slot(part, index);
                     var block = scratch.Logits;
-                    if (slot != null && !rounds)
-                        HeadKernels.KeptGradient((float*)slot, kept!.Stride, length, n, start, targetTile, kept.Reference(part, index), lseTile, scratch.Sums, block);
+                    if (slot != null)
+                        HeadKernels.KeptGradient((float*)slot, kept!.Stride, length, n, start, targetTile, kept.Reference(part, index), lseTile,
+                            rounds, gradientScale, scratch.Sums, block);
                     else
                     {
-                        if (slot == null)
-                            MklGemm.Multiply(false, true, length, n, hidden, 1f, w, hidden, xTile, hidden, 0f, block, n);
-                        else
-                            FromBFloat16((ushort*)slot, block, length * n);   // the kept bf16 logits, widened
+                        MklGemm.Multiply(false, true, length, n, hidden, 1f, w, hidden, xTile, hidden, 0f, block, n);
                         HeadKernels.SoftmaxGradient(block, length, n, start, targetTile, lseTile, rounds, gradientScale, parallel: false);
                     }
                     MklGemm.Multiply(true, false, n, hidden, length, alpha, block, n, w, hidden, 1f, gradX + (long)t0 * hidden, hidden);
@@ -257,21 +254,20 @@ internal static unsafe class ThreadedHead
     }
 
     /// <summary>
-    /// What the forward wrote of each logits sub-block for its backward: the first <see cref="PerPart"/> sub-blocks of
-    /// each thread's share, one slot each in the shared <see cref="LogitsArena"/>, leased until backward. bf16 logits,
-    /// already rounded, are kept as they are, as bf16 (rows x tokens, exactly the same values). Float32 sub-blocks are
-    /// kept as exp(x - m) with m each token's max over the sub-block (<see cref="HeadKernels.KeepExp"/>; rows
-    /// <see cref="Stride"/> apart, each on a 32-byte boundary), so backward multiplies instead of taking an exp; the m
-    /// are in <see cref="Reference"/>.
+    /// What the forward wrote of each logits sub-block for its backward: the first <see cref="PerPart"/> sub-blocks
+    /// (one slot per token tile) of each thread's share, in the shared <see cref="LogitsArena"/>, leased until backward.
+    /// Each is kept as float32 exp(x - m), m being each token's max over the sub-block (<see cref="HeadKernels.KeepExp"/>;
+    /// rows <see cref="Stride"/> apart, each on a 32-byte boundary), so backward multiplies instead of taking an exp; the
+    /// m are in <see cref="Reference"/>. bf16 logits are rounded before the exp, as the forward's sums take them.
     /// </summary>
     internal sealed class KeptLogits
     {
         private readonly object _holder;
         private readonly nint _data;
         private readonly long _slotElements;
-        private readonly float[]? _references;
+        private readonly float[] _references;
 
-        private KeptLogits(object holder, nint data, int perPart, long slotElements, int stride, float[]? references, int rows, TokenTiles tiles) =>
+        private KeptLogits(object holder, nint data, int perPart, long slotElements, int stride, float[] references, int rows, TokenTiles tiles) =>
             (_holder, _data, PerPart, _slotElements, Stride, _references, Rows, Tiles) = (holder, data, perPart, slotElements, stride, references, rows, tiles);
 
         /// <summary>Rows of each sub-block.</summary>
@@ -280,21 +276,20 @@ internal static unsafe class ThreadedHead
         /// <summary>The tokens' tiles, each sub-block kept as one slot per tile.</summary>
         public TokenTiles Tiles { get; }
 
-        /// <summary>Sub-blocks kept of each thread's share.</summary>
+        /// <summary>Slots kept of each thread's share.</summary>
         public int PerPart { get; }
 
-        /// <summary>Elements from one kept float32 row to the next: the tokens rounded up to a multiple of 8.</summary>
+        /// <summary>Elements from one kept row to the next: the widest tile's tokens rounded up to a multiple of 8.</summary>
         public int Stride { get; }
 
         /// <summary>
-        /// As many sub-blocks per share as <see cref="FusedLinearCrossEntropy.KeptLogitsBytes"/> holds for all shares;
-        /// null when that is none or another call holds the arena.
+        /// As many slots per share as <see cref="FusedLinearCrossEntropy.KeptLogitsBytes"/> holds for all shares; null
+        /// when that is none or another call holds the arena.
         /// </summary>
-        public static KeptLogits? Lease(int parts, int vocabulary, int rows, TokenTiles tiles, bool narrow)
+        public static KeptLogits? Lease(int parts, int vocabulary, int rows, TokenTiles tiles)
         {
-            var tokens = tiles.Widest;
-            var stride = narrow ? tokens : (tokens + 7) / 8 * 8;
-            var slotElements = narrow ? ((long)rows * tokens + 1) / 2 : (long)rows * stride;   // float32 elements of the arena
+            var stride = (tiles.Widest + 7) / 8 * 8;
+            var slotElements = (long)rows * stride;
             var perShare = (int)((vocabulary / parts + 1 + rows - 1) / rows) * tiles.Count;
             var perPart = (int)Math.Min(perShare, FusedLinearCrossEntropy.KeptLogitsBytes / (4 * slotElements * parts));
             if (perPart == 0)
@@ -304,7 +299,7 @@ internal static unsafe class ThreadedHead
             if (arena is null)
                 return null;
             var data = ((nint)Data(arena) + 31) & ~(nint)31;   // 32-byte aligned, as are the slots (rows a multiple of 8)
-            var references = narrow ? null : GC.AllocateUninitializedArray<float>(parts * perPart * tokens, pinned: true);
+            var references = GC.AllocateUninitializedArray<float>(parts * perPart * tiles.Widest, pinned: true);
             return new KeptLogits(holder, data, perPart, slotElements, stride, references, rows, tiles);
         }
 
@@ -314,7 +309,7 @@ internal static unsafe class ThreadedHead
 
         /// <summary>Each token's max over a kept float32 sub-block (tokens).</summary>
         public float* Reference(int part, int index) =>
-            (float*)Unsafe.AsPointer(ref _references![((long)part * PerPart + index) * Tiles.Widest]);
+            (float*)Unsafe.AsPointer(ref _references[((long)part * PerPart + index) * Tiles.Widest]);
 
         public void Return() => LogitsArena.Return(_holder);
     }

@@ -141,8 +141,7 @@ public sealed class FusedLinearCrossEntropyTests
 
     /// <summary>
     /// <see cref="ThreadedHead"/>'s backward reads the sub-blocks its forward kept within the budget and recomputes the
-    /// rest: bf16 the same numbers as recomputing them all, bit for bit (logits rounded once either way); float32, which
-    /// keeps exp(x - m) instead of the logits, as close to a float64 reference as recomputing. With tiles of 16 tokens,
+    /// rest, keeping exp(x - m) instead of the logits: as close to a float64 reference as recomputing. With tiles of 16 tokens,
     /// each sub-block is kept as three (8, 16 and 16 of the 40 tokens).
     /// </summary>
     [SkippableTheory]
@@ -172,13 +171,8 @@ public sealed class FusedLinearCrossEntropyTests
             var (allLoss, allX, allW) = OnPath(true, () => LossAndGradients(x, w, targets, widen));
             Assert.Equal(recomputedLoss, keptLoss, Math.Abs(recomputedLoss) * 1e-6);
             Assert.Equal(recomputedLoss, allLoss, Math.Abs(recomputedLoss) * 1e-6);
-            if (dtype == ScalarType.BFloat16)
-            {
-                Assert.True(keptX.eq(recomputedX).all().item<bool>() && allX.eq(recomputedX).all().item<bool>(), "input gradient differs");
-                Assert.True(keptW.eq(recomputedW).all().item<bool>() && allW.eq(recomputedW).all().item<bool>(), "weight gradient differs");
-                return;
-            }
-            // float32 keeps exp(x - m) and multiplies by e^(m - lse): as close to float64 as recomputing exp(x - lse).
+            // Kept: exp(x - m) times e^(m - lse), as close to float64 as recomputing exp(x - lse) (bf16: rounding the
+            // gradient may land one bf16 step apart where the two differ in float32's last bit).
             var (truthX, truthW) = Float64Gradients(x, w, targets);
             foreach (var (name, truth, recomputed, kept, all) in new[] { ("input", truthX, recomputedX, keptX, allX), ("weight", truthW, recomputedW, keptW, allW) })
             {
