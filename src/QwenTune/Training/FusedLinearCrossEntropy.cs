@@ -12,7 +12,8 @@ namespace QwenTune.Training;
 /// from N x vocab floats (2.5 GB for 4096 tokens of Qwen's 151,936-token vocabulary) to one block, plus the
 /// forward's blocks that a budget lets backward reuse instead of recomputing (a quarter of the head's products).
 /// On the CPU the element-wise work on each block is <see cref="HeadKernels"/>' single passes; elsewhere libtorch's ops.
-/// float32 (and widened bf16) on the CPU with few tokens takes <see cref="ThreadedHead"/> instead: per-thread sub-blocks kept in cache.
+/// float32 (and widened bf16) on the CPU with few tokens takes <see cref="ThreadedHead"/> instead: per-thread sub-blocks kept in cache;
+/// there a float32 forward that a backward will follow forms the gradients too, unscaled, and backward only scales them.
 /// </summary>
 public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<FusedLinearCrossEntropy>
 {
@@ -41,6 +42,13 @@ public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<Fuse
         var needsBackward = (bool)vars[4] && (x.requires_grad || weight.requires_grad);
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
+        if (needsBackward && x.dtype == ScalarType.Float32 && ThreadedHead.Applies(x, weight, targets, widen)
+            && ThreadedHead.ForwardWithGradients(x, weight, targets, weight.requires_grad) is var (early, earlyTarget, earlyX, earlyW))
+        {
+            ctx.save_data("state", new Held(early.DetachFromDisposeScope(), [], widen, null, null, Threaded: true,
+                EarlyGradX: earlyX.DetachFromDisposeScope(), EarlyGradW: earlyW?.DetachFromDisposeScope()));
+            return (early - earlyTarget).sum().MoveToOuterDisposeScope();
+        }
         if (ThreadedHead.Applies(x, weight, targets, widen))
         {
             var (threadedLogSumExp, threadedTarget, threadedKept) = ThreadedHead.Forward(x, weight, targets, keep: needsBackward);
@@ -91,13 +99,19 @@ public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<Fuse
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
     {
-        var saved = ctx.get_saved_variables();
-        var (x, weight, targets) = (saved[0], saved[1], saved[2]);
         var held = (Held)ctx.get_data("state");
         using var logSumExp = held.LogSumExp;
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var scale = gradOutput.to(ScalarType.Float32).item<float>();
+        if (held.EarlyGradX is { } earlyX)
+        {
+            // The forward formed them unscaled (float32: the scale would have gone to the products' alpha).
+            var earlyW = held.EarlyGradW?.mul_(scale);
+            return [earlyX.mul_(scale), earlyW!, null!, null!, null!];
+        }
+        var saved = ctx.get_saved_variables();
+        var (x, weight, targets) = (saved[0], saved[1], saved[2]);
         if (held.Threaded)
         {
             var (threadedX, threadedW) = ThreadedHead.Backward(x, weight, targets, logSumExp, scale, weight.requires_grad, held.ThreadedKept);
@@ -185,7 +199,8 @@ public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<Fuse
     }
 
     /// <summary>Carries the log-sum-exp and the kept blocks through save_data (which warns about bare tensors).</summary>
-    private sealed record Held(Tensor LogSumExp, List<Tensor> Kept, bool Widen, Tensor? Arena, object? ArenaHolder, bool Threaded = false, ThreadedHead.KeptLogits? ThreadedKept = null);
+    private sealed record Held(Tensor LogSumExp, List<Tensor> Kept, bool Widen, Tensor? Arena, object? ArenaHolder, bool Threaded = false,
+        ThreadedHead.KeptLogits? ThreadedKept = null, Tensor? EarlyGradX = null, Tensor? EarlyGradW = null);
 
     /// <summary>
     /// The arena for this call's blocks, held until its backward: the kept ones, then one scratch block for those that

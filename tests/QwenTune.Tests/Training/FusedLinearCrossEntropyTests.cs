@@ -167,7 +167,7 @@ public sealed class FusedLinearCrossEntropyTests
             var (keptLoss, keptX, keptW) = OnPath(true, () => LossAndGradients(x, w, targets, widen));
             FusedLinearCrossEntropy.KeptLogitsBytes = 0;
             var (recomputedLoss, recomputedX, recomputedW) = OnPath(true, () => LossAndGradients(x, w, targets, widen));
-            FusedLinearCrossEntropy.KeptLogitsBytes = 1L << 30;   // all kept
+            FusedLinearCrossEntropy.KeptLogitsBytes = 1L << 30;   // all kept (float32: the forward forms the gradients itself)
             var (allLoss, allX, allW) = OnPath(true, () => LossAndGradients(x, w, targets, widen));
             Assert.Equal(recomputedLoss, keptLoss, Math.Abs(recomputedLoss) * 1e-6);
             Assert.Equal(recomputedLoss, allLoss, Math.Abs(recomputedLoss) * 1e-6);
