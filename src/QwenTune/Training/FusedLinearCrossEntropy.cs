@@ -106,9 +106,13 @@ public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<Fuse
         var scale = gradOutput.to(ScalarType.Float32).item<float>();
         if (held.EarlyGradX is { } earlyX)
         {
-            // The forward formed them unscaled (float32: the scale would have gone to the products' alpha).
-            var earlyW = held.EarlyGradW?.mul_(scale);
-            return [earlyX.mul_(scale), earlyW!, null!, null!, null!];
+            // The forward formed them unscaled (float32: the scale would have gone to the products' alpha). Detached
+            // there, they join this scope to be handed on as the threaded path's are.
+            scope.Attach(earlyX);
+            var earlyW = held.EarlyGradW;
+            if (earlyW is not null)
+                scope.Attach(earlyW);
+            return [earlyX.mul_(scale).MoveToOuterDisposeScope(), earlyW?.mul_(scale).MoveToOuterDisposeScope()!, null!, null!, null!];
         }
         var saved = ctx.get_saved_variables();
         var (x, weight, targets) = (saved[0], saved[1], saved[2]);
