@@ -49,6 +49,15 @@ internal static unsafe class HeadKernels
         fixed (float* sum = partialSum)
             for (var part = 0; part < parts; part++)
                 MergeInto(runningMax, runningSum, max + part * tokens, sum + part * tokens, tokens);
+        CopyTargetLogits(logits, length, tokens, start, targets, targetLogit);
+    }
+
+    /// <summary>
+    /// targetLogit[t] = the block's logit at token t's target, for each token whose target lies in the block's rows
+    /// [start, start + length) (a block of length x tokens); the others are left as they are.
+    /// </summary>
+    internal static void CopyTargetLogits(float* logits, int length, int tokens, long start, long* targets, float* targetLogit)
+    {
         for (var t = 0; t < tokens; t++)
         {
             var local = targets[t] - start;
@@ -254,12 +263,8 @@ internal static unsafe class HeadKernels
         bool roundToBFloat16, float scale, bool parallel = true)
     {
         var targetValues = new float[tokens];
-        for (var t = 0; t < tokens; t++)
-        {
-            var local = targets[t] - start;
-            if (local >= 0 && local < length)
-                targetValues[t] = logits[local * tokens + t];
-        }
+        fixed (float* values = targetValues)
+            CopyTargetLogits(logits, length, tokens, start, targets, values);
         ForEachPart(length, 1, parallel ? Parts(length, 1) : 1, (_, first, count) => GradientRows(logits, first, count, tokens, logSumExp, roundToBFloat16, scale));
         for (var t = 0; t < tokens; t++)
         {
@@ -336,20 +341,7 @@ internal static unsafe class HeadKernels
     {
         var lowest = Vector256.Create(-87.33654f);
         var underflows = Avx.CompareLessThan(x, lowest);
-        x = Avx.Min(Avx.Max(x, lowest), Vector256.Create(88.37626f));
-        var shifter = Vector256.Create(12_583_039f);                                // 1.5 x 2^23 + 127
-        var shifted = Fma.MultiplyAdd(x, Vector256.Create(1.44269504088896341f), shifter);
-        var n = shifted - shifter;                                                    // round(x / ln 2)
-        var r = Fma.MultiplyAddNegated(n, Vector256.Create(0.693359375f), x);
-        r = Fma.MultiplyAddNegated(n, Vector256.Create(-2.12194440e-4f), r);
-        var r2 = r * r;
-        var low = Fma.MultiplyAdd(Vector256.Create(1.6666665459e-1f), r, Vector256.Create(5.0000001201e-1f));
-        var middle = Fma.MultiplyAdd(Vector256.Create(8.3334519073e-3f), r, Vector256.Create(4.1665795894e-2f));
-        var high = Fma.MultiplyAdd(Vector256.Create(1.9875691500e-4f), r, Vector256.Create(1.3981999507e-3f));
-        var p = Fma.MultiplyAdd(high, r2 * r2, Fma.MultiplyAdd(middle, r2, low));
-        p = Fma.MultiplyAdd(p, r2, r + Vector256<float>.One);
-        var power = Avx2.ShiftLeftLogical(shifted.AsInt32(), 23).AsSingle();        // 2^n
-        return Avx.AndNot(underflows, p * power);
+        return Avx.AndNot(underflows, ExpInRange(Avx.Min(Avx.Max(x, lowest), Vector256.Create(88.37626f))));
     }
 
     /// <summary>
@@ -358,9 +350,12 @@ internal static unsafe class HeadKernels
     /// x * 0 to their sums to keep a NaN).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<float> ExpNonPositive(Vector256<float> x)
+    internal static Vector256<float> ExpNonPositive(Vector256<float> x) => ExpInRange(Avx.Max(x, Vector256.Create(-87.33654f)));
+
+    /// <summary>The polynomial and scaling of <see cref="Exp"/>, for x already within [ln of the smallest normal, ln of the largest float].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> ExpInRange(Vector256<float> x)
     {
-        x = Avx.Max(x, Vector256.Create(-87.33654f));
         var shifter = Vector256.Create(12_583_039f);                                // 1.5 x 2^23 + 127
         var shifted = Fma.MultiplyAdd(x, Vector256.Create(1.44269504088896341f), shifter);
         var n = shifted - shifter;                                                    // round(x / ln 2)

@@ -106,12 +106,7 @@ internal static unsafe class ThreadedHead
                         }
                         else
                             HeadKernels.ReduceRows(block, length, n, rounds, max + t0, sum + t0);   // rounds the logits first
-                        for (var t = 0; t < n; t++)
-                        {
-                            var local = targetAt[t0 + t] - start;
-                            if (local >= 0 && local < length)
-                                logitAt[t0 + t] = block[local * n + t];   // each target lies in one part's rows
-                        }
+                        HeadKernels.CopyTargetLogits(block, length, n, start, targetAt + t0, logitAt + t0);   // each target lies in one part's rows
                     }
                 }
             }
@@ -142,19 +137,11 @@ internal static unsafe class ThreadedHead
         var parts = Parts(vocabulary);
         var tiles = new TokenTiles(tokens);
         var rows = SubBlockRows(tiles.Widest);
-        var stride = (tiles.Widest + 7) / 8 * 8;
-        var slotElements = (long)rows * stride;
-        var perPart = (vocabulary / parts + 1 + rows - 1) / rows;   // sub-blocks of the largest share
-        if (4 * slotElements * perPart * parts > FusedLinearCrossEntropy.KeptLogitsBytes)
-            return null;
-        var holder = new object();
-        var arena = LogitsArena.Lease(parts * perPart * slotElements + 8, holder);
-        if (arena is null)
+        var kept = KeptLogits.Lease(parts, vocabulary, rows, tiles, wholeTile: true);
+        if (kept is null)
             return null;
         try
         {
-            var keptData = ((nint)Data(arena) + 31) & ~(nint)31;   // 32-byte aligned, as are the slots (rows a multiple of 8)
-            var references = GC.AllocateUninitializedArray<float>(parts * perPart * tiles.Widest, pinned: true);
             var partialMax = GC.AllocateUninitializedArray<float>(parts * tiles.Widest, pinned: true);
             var partialSum = GC.AllocateUninitializedArray<float>(parts * tiles.Widest, pinned: true);
             var logSumExp = empty(tokens, ScalarType.Float32);
@@ -164,7 +151,6 @@ internal static unsafe class ThreadedHead
             var (xData, wData, targetData, logitData, lseData, partialData) =
                 ((nint)Data(x), (nint)Data(weight), (nint)Data(targets), (nint)Data(targetLogit), (nint)Data(logSumExp), (nint)Data(partialX));
             var gradWData = gradW is null ? 0 : (nint)Data(gradW);
-            var referenceData = (nint)Unsafe.AsPointer(ref references[0]);
             var (maxData, sumData) = ((nint)Unsafe.AsPointer(ref partialMax[0]), (nint)Unsafe.AsPointer(ref partialSum[0]));
             for (var tile = 0; tile < tiles.Count; tile++)
             {
@@ -179,17 +165,11 @@ internal static unsafe class ThreadedHead
                     for (int start = first, index = 0; start < last; start += rows, index++)
                     {
                         var length = Math.Min(rows, last - start);
-                        var slot = (float*)keptData + ((long)part * perPart + index) * slotElements;
-                        var reference = (float*)referenceData + ((long)part * perPart + index) * tiles.Widest;
+                        var reference = kept.Reference(part, index);
                         MklGemm.Multiply(false, true, length, n, hidden, 1f, (float*)wData + (long)start * hidden, hidden, xTile, hidden, 0f, scratch.Logits, n);
-                        HeadKernels.KeepExp(scratch.Logits, length, n, false, reference, scratch.Sums, slot, stride);
+                        HeadKernels.KeepExp(scratch.Logits, length, n, false, reference, scratch.Sums, (float*)kept.Slot(part, index), kept.Stride);
                         HeadKernels.MergeInto(max, sum, reference, scratch.Sums, n);
-                        for (var t = 0; t < n; t++)
-                        {
-                            var local = targetAt[t] - start;
-                            if (local >= 0 && local < length)
-                                logitAt[t] = scratch.Logits[local * n + t];   // each target lies in one part's rows
-                        }
+                        HeadKernels.CopyTargetLogits(scratch.Logits, length, n, start, targetAt, logitAt);   // each target lies in one part's rows
                     }
                 });
                 var lseTile = (float*)lseData + t0;
@@ -205,9 +185,8 @@ internal static unsafe class ThreadedHead
                     {
                         var length = Math.Min(rows, last - start);
                         var w = (float*)wData + (long)start * hidden;
-                        var slot = (float*)keptData + ((long)part * perPart + index) * slotElements;
-                        var reference = (float*)referenceData + ((long)part * perPart + index) * tiles.Widest;
-                        HeadKernels.KeptGradient(slot, stride, length, n, start, (long*)targetData + t0, reference, (float*)lseData + t0, false, 1f, scratch.Sums, scratch.Logits);
+                        HeadKernels.KeptGradient((float*)kept.Slot(part, index), kept.Stride, length, n, start, (long*)targetData + t0,
+                            kept.Reference(part, index), (float*)lseData + t0, false, 1f, scratch.Sums, scratch.Logits);
                         MklGemm.Multiply(true, false, n, hidden, length, 1f, scratch.Logits, n, w, hidden, 1f, gradX, hidden);
                         if (gradWData != 0)
                             MklGemm.Multiply(false, false, length, hidden, n, 1f, scratch.Logits, n, xTile, hidden, tile == 0 ? 0f : 1f, (float*)gradWData + (long)start * hidden, hidden);
@@ -218,7 +197,7 @@ internal static unsafe class ThreadedHead
         }
         finally
         {
-            LogitsArena.Return(holder);
+            kept.Return();
         }
     }
 
@@ -385,15 +364,17 @@ internal static unsafe class ThreadedHead
 
         /// <summary>
         /// As many slots per share as <see cref="FusedLinearCrossEntropy.KeptLogitsBytes"/> holds for all shares; null
-        /// when that is none or another call holds the arena.
+        /// when that is none or another call holds the arena. <paramref name="wholeTile"/>: one slot for every
+        /// sub-block of one tile (slot index = sub-block index, reused tile after tile), or null when the budget holds
+        /// fewer (<see cref="ForwardWithGradients"/>).
         /// </summary>
-        public static KeptLogits? Lease(int parts, int vocabulary, int rows, TokenTiles tiles)
+        public static KeptLogits? Lease(int parts, int vocabulary, int rows, TokenTiles tiles, bool wholeTile = false)
         {
             var stride = (tiles.Widest + 7) / 8 * 8;
             var slotElements = (long)rows * stride;
-            var perShare = (int)((vocabulary / parts + 1 + rows - 1) / rows) * tiles.Count;
+            var perShare = (int)((vocabulary / parts + 1 + rows - 1) / rows) * (wholeTile ? 1 : tiles.Count);
             var perPart = (int)Math.Min(perShare, FusedLinearCrossEntropy.KeptLogitsBytes / (4 * slotElements * parts));
-            if (perPart == 0)
+            if (perPart == 0 || (wholeTile && perPart < perShare))
                 return null;
             var holder = new object();
             var arena = LogitsArena.Lease(parts * perPart * slotElements + 8, holder);
