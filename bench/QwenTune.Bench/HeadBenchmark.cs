@@ -23,15 +23,15 @@ internal sealed class HeadBenchmark : IBenchmark
     {
         string? Option(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
         if (Option("--block-mb") is { } block)
-            FusedLinearCrossEntropy.BlockBytes = long.Parse(block) << 20;
+            FusedLinearCrossEntropy.BlockBytes.Value = long.Parse(block) << 20;
         if (Option("--keep-mb") is { } keep)
-            FusedLinearCrossEntropy.KeptLogitsBytes = long.Parse(keep) << 20;
+            FusedLinearCrossEntropy.KeptLogitsBytes.Value = long.Parse(keep) << 20;
         if (Option("--sub-kb") is { } sub)
-            ThreadedHead.SubBlockBytes = long.Parse(sub) << 10;
+            ThreadedHead.SubBlockBytes.Value = long.Parse(sub) << 10;
         if (Option("--tile-tokens") is { } tile)
-            ThreadedHead.TileTokens = int.Parse(tile);
+            ThreadedHead.TileTokens.Value = int.Parse(tile);
         if (Option("--threaded-max") is { } most)
-            (ThreadedHead.Enabled, ThreadedHead.MaxTokenElements, ThreadedHead.MaxFloat32TokenElements) = most == "off" ? (false, 0, 0) : (true, long.Parse(most), long.Parse(most));
+            (ThreadedHead.Enabled.Value, ThreadedHead.MaxTokenElements.Value, ThreadedHead.MaxFloat32TokenElements.Value) = most == "off" ? (false, 0, 0) : (true, long.Parse(most), long.Parse(most));
         var dtype = args.Contains("--bf16") ? ScalarType.BFloat16 : ScalarType.Float32;
         (long T, long H)[] shapes = Option("--shape") is { } shape ? [(long.Parse(shape.Split('x')[0]), long.Parse(shape.Split('x')[1]))]
             : args.Contains("--quick") ? [(512, 64), (1024, 64), (1024, 256), (4096, 64)] : args.Contains("--full")
@@ -54,7 +54,7 @@ internal sealed class HeadBenchmark : IBenchmark
             rows.Add(new
             {
                 tokens, hidden,
-                path = ThreadedHead.Enabled && MklGemm.Available && (dtype == ScalarType.Float32 || QwenTune.Models.BFloat16Products.WidenOnCpu) && tokens * hidden <= (dtype == ScalarType.Float32 ? ThreadedHead.MaxFloat32TokenElements : ThreadedHead.MaxTokenElements) ? "threaded" : "blocks",
+                path = ThreadedHead.Enabled.Value && MklGemm.Available && (dtype == ScalarType.Float32 || QwenTune.Models.BFloat16Products.WidenOnCpu) && tokens * hidden <= (dtype == ScalarType.Float32 ? ThreadedHead.MaxFloat32TokenElements.Value : ThreadedHead.MaxTokenElements.Value) ? "threaded" : "blocks",
                 fused_seconds = Math.Round(fused, 3),
                 fused_gflops = Math.Round(useful / fused, 1),
                 share_of_peak = Math.Round(useful / fused / peak, 3),
@@ -71,8 +71,8 @@ internal sealed class HeadBenchmark : IBenchmark
         }
         return new
         {
-            block_mb = FusedLinearCrossEntropy.BlockBytes >> 20, kept_mb = FusedLinearCrossEntropy.KeptLogitsBytes >> 20,
-            threaded_head = new { enabled = ThreadedHead.Enabled && MklGemm.Available, sub_block_kb = ThreadedHead.SubBlockBytes >> 10, tile_tokens = ThreadedHead.TileTokens, max_token_elements = ThreadedHead.MaxTokenElements, max_float32_token_elements = ThreadedHead.MaxFloat32TokenElements },
+            block_mb = FusedLinearCrossEntropy.BlockBytes.Value >> 20, kept_mb = FusedLinearCrossEntropy.KeptLogitsBytes.Value >> 20,
+            threaded_head = new { enabled = ThreadedHead.Enabled.Value && MklGemm.Available, sub_block_kb = ThreadedHead.SubBlockBytes.Value >> 10, tile_tokens = ThreadedHead.TileTokens.Value, max_token_elements = ThreadedHead.MaxTokenElements.Value, max_float32_token_elements = ThreadedHead.MaxFloat32TokenElements.Value },
             dtype = dtype.ToString(), vocabulary = Vocabulary, threads = get_num_threads(), rows };
     }
 

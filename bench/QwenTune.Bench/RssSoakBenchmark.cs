@@ -25,7 +25,7 @@ internal sealed class RssSoakBenchmark : IBenchmark
         string? Option(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
         var steps = Option("--steps") is { } n ? int.Parse(n) : 500;
         if (Option("--keep-mb") is { } keep)
-            FusedLinearCrossEntropy.KeptLogitsBytes = long.Parse(keep) << 20;
+            FusedLinearCrossEntropy.KeptLogitsBytes.Value = long.Parse(keep) << 20;
         var work = Path.Combine(Path.GetTempPath(), "qwentune-rss-" + Guid.NewGuid().ToString("N"));
         try
         {

@@ -197,7 +197,7 @@ public static class MemoryEstimator
         var blocks = Training.FusedLinearCrossEntropy.Blocks(rows, vocab).ToList();
         var block = blocks[0].Length;
         var blockBytes = 4 * rows * block;
-        var kept = Math.Min(blocks.Count, Training.FusedLinearCrossEntropy.KeptLogitsBytes / blockBytes);
+        var kept = Math.Min(blocks.Count, Training.FusedLinearCrossEntropy.KeptLogitsBytes.Value / blockBytes);
         var logits = (kept + (kept < blocks.Count ? 1 : 0)) * blockBytes + (s == 4 ? 0 : s * rows * block);
         return logits + 4 * rows * c + 2 * s * rows * c + s * block * c;
     }

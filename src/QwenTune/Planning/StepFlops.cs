@@ -11,7 +11,7 @@ public sealed record StepFlops(double Layers, double Attention, double Head)
 {
     public double Total => Layers + Attention + Head;
 
-    public static StepFlops For(TrainingShape shape) => For(shape, Training.FusedLinearCrossEntropy.KeptLogitsBytes);
+    public static StepFlops For(TrainingShape shape) => For(shape, Training.FusedLinearCrossEntropy.KeptLogitsBytes.Value);
 
     /// <param name="keptLogitsBytes">The fused head's budget of forward logits kept for backward.</param>
     public static StepFlops For(TrainingShape shape, long keptLogitsBytes)

@@ -19,12 +19,13 @@ public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<Fuse
 {
     /// <summary>
     /// Target bytes of one float32 logits block (tuned by bench `head --block-mb`: at 300 x 64, 4 MB ran 0.34 s against
-    /// 0.37 s for 16 MB, the same at 1024 x 64; 1 MB blocks lose to per-call overhead).
+    /// 0.37 s for 16 MB, the same at 1024 x 64; 1 MB blocks lose to per-call overhead). Per thread (ThreadTunable), so a
+    /// test that changes it does not change the runs of tests beside it.
     /// </summary>
-    internal static long BlockBytes { get; set; } = 4L << 20;
+    internal static readonly ThreadTunable<long> BlockBytes = new(4L << 20);
 
-    /// <summary>Bytes of forward logits blocks kept for backward; past it backward recomputes them.</summary>
-    internal static long KeptLogitsBytes { get; set; } = 512L << 20;
+    /// <summary>Bytes of forward logits blocks kept for backward; past it backward recomputes them (per thread, as BlockBytes).</summary>
+    internal static readonly ThreadTunable<long> KeptLogitsBytes = new(512L << 20);
 
     public override string Name => nameof(FusedLinearCrossEntropy);
 
@@ -67,7 +68,7 @@ public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<Fuse
         var runningSum = zeros(rows, ScalarType.Float32, x.device);
         var targetLogit = zeros(rows, ScalarType.Float32, x.device);
         var blocks = Blocks(rows, weight.shape[0]).ToList();
-        var keepCount = needsBackward ? Math.Min(blocks.Count, (int)(KeptLogitsBytes / Math.Max(1, blocks[0].Length * rows * 4))) : 0;
+        var keepCount = needsBackward ? Math.Min(blocks.Count, (int)(KeptLogitsBytes.Value / Math.Max(1, blocks[0].Length * rows * 4))) : 0;
         var holder = new object();
         var arena = kernels ? LeaseArena(blocks, keepCount, rows, holder) : null;
         var kept = new List<Tensor>();
@@ -163,7 +164,7 @@ public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<Fuse
 
     /// <summary>Whether blocks take <see cref="HeadKernels"/> (CPU tensors, float32 or bf16, AVX2) or libtorch's ops.</summary>
     private static bool UsesKernels(Tensor x, Tensor weight, Tensor targets) =>
-        HeadKernels.Enabled && HeadKernels.Supported && x.device_type == TorchSharp.DeviceType.CPU
+        HeadKernels.Enabled.Value && HeadKernels.Supported && x.device_type == TorchSharp.DeviceType.CPU
         && weight.device_type == TorchSharp.DeviceType.CPU && targets.dtype == ScalarType.Int64
         && x.dtype is ScalarType.Float32 or ScalarType.BFloat16;
 
@@ -226,7 +227,7 @@ public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<Fuse
     /// <summary>Vocabulary blocks of about <see cref="BlockBytes"/>, whole multiples of <see cref="HeadKernels.SliceRows"/>.</summary>
     internal static IEnumerable<(long Start, long Length)> Blocks(long rows, long vocabulary)
     {
-        var slices = Math.Max(2, BlockBytes / (4 * Math.Max(1, rows)) / HeadKernels.SliceRows);
+        var slices = Math.Max(2, BlockBytes.Value / (4 * Math.Max(1, rows)) / HeadKernels.SliceRows);
         var size = Math.Min(vocabulary, slices * HeadKernels.SliceRows);
         for (long start = 0; start < vocabulary; start += size)
             yield return (start, Math.Min(size, vocabulary - start));

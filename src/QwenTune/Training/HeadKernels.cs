@@ -21,7 +21,7 @@ internal static unsafe class HeadKernels
     private const int Lanes = 8;
 
     /// <summary>Off: every block takes libtorch's ops (tests compare the two; bench `head` times both).</summary>
-    internal static bool Enabled { get; set; } = true;
+    internal static readonly ThreadTunable<bool> Enabled = new(true);   // per thread, as the head's other knobs
 
     public static bool Supported => Avx2.IsSupported && Fma.IsSupported;
 

@@ -22,45 +22,37 @@ namespace QwenTune.Training;
 /// </summary>
 internal static unsafe class ThreadedHead
 {
+    // The knobs are per thread (ThreadTunable): tests that change them do not change the runs of tests beside them.
+
     /// <summary>Target bytes of one thread's logits sub-block (tuned by bench `head --sub-kb`: 256 KB at 300 x 64).</summary>
-    internal static long SubBlockBytes { get; set; } = 256L << 10;
+    internal static readonly ThreadTunable<long> SubBlockBytes = new(256L << 10);
 
     /// <summary>Most tokens of one tile (<see cref="TokenTiles"/>).</summary>
-    internal static int TileTokens { get; set; } = 384;
+    internal static readonly ThreadTunable<int> TileTokens = new(384);
 
     /// <summary>
     /// Largest T x H taken here: each thread keeps a float32 (T, H) input gradient of its own. bench head, interleaved
     /// against the block path: 1024 x 512 4.19/4.20 s against 4.71/5.11, 2048 x 256 5.23/4.67 against 5.84/5.02,
     /// 512 x 896 3.48/3.54 against 4.01/3.34.
     /// </summary>
-    internal static long MaxTokenElements { get; set; } = 512L << 10;
+    internal static readonly ThreadTunable<long> MaxTokenElements = new(512L << 10);
 
     /// <summary>
     /// Largest T x H taken here in float32 (a 64 MB input gradient per thread at the default), where
     /// <see cref="ForwardWithGradients"/> recomputes nothing: bench head against the block path, 4096 x 256 6.43 s
     /// against 11.19, 1024 x 1024 7.57 against 7.91.
     /// </summary>
-    internal static long MaxFloat32TokenElements { get; set; } = 8L << 20;
+    internal static readonly ThreadTunable<long> MaxFloat32TokenElements = new(8L << 20);
 
-    /// <summary>
-    /// Off: the head takes the libtorch-driven blocks (tests compare the two). Per thread, so a test that turns it off
-    /// does not change the path of runs in tests beside it.
-    /// </summary>
-    internal static bool Enabled
-    {
-        get => !_disabledOnThisThread;
-        set => _disabledOnThisThread = !value;
-    }
-
-    [ThreadStatic]
-    private static bool _disabledOnThisThread;
+    /// <summary>Off: the head takes the libtorch-driven blocks (tests compare the two).</summary>
+    internal static readonly ThreadTunable<bool> Enabled = new(true);
 
     public static bool Applies(Tensor x, Tensor weight, Tensor targets, bool widen) =>
-        Enabled && MklGemm.Available && HeadKernels.Supported
+        Enabled.Value && MklGemm.Available && HeadKernels.Supported
         && x.device_type == TorchSharp.DeviceType.CPU && weight.device_type == TorchSharp.DeviceType.CPU
         && x.dtype == weight.dtype && (x.dtype == ScalarType.Float32 || (x.dtype == ScalarType.BFloat16 && widen))
         && targets.dtype == ScalarType.Int64 && x.is_contiguous() && weight.is_contiguous() && targets.is_contiguous()
-        && x.shape[0] > 0 && x.shape[0] * x.shape[1] <= (x.dtype == ScalarType.Float32 ? MaxFloat32TokenElements : MaxTokenElements) && weight.shape[0] <= int.MaxValue;
+        && x.shape[0] > 0 && x.shape[0] * x.shape[1] <= (x.dtype == ScalarType.Float32 ? MaxFloat32TokenElements.Value : MaxTokenElements.Value) && weight.shape[0] <= int.MaxValue;
 
     /// <summary>
     /// Log-sum-exp (T), each token's target logit (T, 0 where the target is outside the vocabulary), and the logits kept
@@ -275,7 +267,7 @@ internal static unsafe class ThreadedHead
     }
 
     /// <summary>Rows of one sub-block: about <see cref="SubBlockBytes"/> of logits of a tile, a multiple of 8, at least 16.</summary>
-    private static int SubBlockRows(int tokens) => (int)Math.Max(16, SubBlockBytes / (4L * tokens) / 8 * 8);
+    private static int SubBlockRows(int tokens) => (int)Math.Max(16, SubBlockBytes.Value / (4L * tokens) / 8 * 8);
 
     /// <summary>
     /// The tokens cut into tiles of at most <see cref="TileTokens"/> (boundaries on multiples of 8), each sub-block of
@@ -289,7 +281,7 @@ internal static unsafe class ThreadedHead
         public TokenTiles(int tokens)
         {
             _tokens = tokens;
-            Count = Math.Max(1, (tokens + TileTokens - 1) / TileTokens);
+            Count = Math.Max(1, (tokens + TileTokens.Value - 1) / TileTokens.Value);
             Widest = 0;
             for (var tile = 0; tile < Count; tile++)
                 Widest = Math.Max(Widest, this[tile].Tokens);
@@ -373,7 +365,7 @@ internal static unsafe class ThreadedHead
             var stride = (tiles.Widest + 7) / 8 * 8;
             var slotElements = (long)rows * stride;
             var perShare = (int)((vocabulary / parts + 1 + rows - 1) / rows) * (wholeTile ? 1 : tiles.Count);
-            var perPart = (int)Math.Min(perShare, FusedLinearCrossEntropy.KeptLogitsBytes / (4 * slotElements * parts));
+            var perPart = (int)Math.Min(perShare, FusedLinearCrossEntropy.KeptLogitsBytes.Value / (4 * slotElements * parts));
             if (perPart == 0 || (wholeTile && perPart < perShare))
                 return null;
             var holder = new object();

@@ -71,11 +71,11 @@ public sealed class FusedLinearCrossEntropyTests
         var targets = randint(0, 3001, [37], generator: generator);
         targets[0] = tensor(3000L);
         targets[1] = tensor(0L);
-        var (subBlock, tiles) = (ThreadedHead.SubBlockBytes, ThreadedHead.TileTokens);
+        var (subBlock, tiles) = (ThreadedHead.SubBlockBytes.Value, ThreadedHead.TileTokens.Value);
         try
         {
-            ThreadedHead.SubBlockBytes = 1;   // the 16-row minimum
-            ThreadedHead.TileTokens = tileTokens;
+            ThreadedHead.SubBlockBytes.Value = 1;   // the 16-row minimum
+            ThreadedHead.TileTokens.Value = tileTokens;
             var widen = dtype == ScalarType.BFloat16;
             var (threadedLoss, threadedX, threadedW) = OnPath(true, () => LossAndGradients(x, w, targets, widen));
             var (blockLoss, blockX, blockW) = OnPath(false, () => LossAndGradients(x, w, targets, widen));
@@ -92,7 +92,7 @@ public sealed class FusedLinearCrossEntropyTests
         }
         finally
         {
-            (ThreadedHead.SubBlockBytes, ThreadedHead.TileTokens) = (subBlock, tiles);
+            (ThreadedHead.SubBlockBytes.Value, ThreadedHead.TileTokens.Value) = (subBlock, tiles);
         }
     }
 
@@ -121,13 +121,13 @@ public sealed class FusedLinearCrossEntropyTests
         var x = randn([40, 16], generator: generator);
         var w = randn([5000, 16], generator: generator);
         var targets = randint(0, 5000, [40], generator: generator);
-        var (blockBytes, keptBytes) = (FusedLinearCrossEntropy.BlockBytes, FusedLinearCrossEntropy.KeptLogitsBytes);
+        var (blockBytes, keptBytes) = (FusedLinearCrossEntropy.BlockBytes.Value, FusedLinearCrossEntropy.KeptLogitsBytes.Value);
         try
         {
-            FusedLinearCrossEntropy.BlockBytes = 40 * 1024 * 4;    // 5 blocks
-            FusedLinearCrossEntropy.KeptLogitsBytes = 2 * 40 * 1024 * 4;   // the first two kept
+            FusedLinearCrossEntropy.BlockBytes.Value = 40 * 1024 * 4;    // 5 blocks
+            FusedLinearCrossEntropy.KeptLogitsBytes.Value = 2 * 40 * 1024 * 4;   // the first two kept
             var (keptLoss, keptX, keptW) = LossAndGradients(x, w, targets, widen: false);
-            FusedLinearCrossEntropy.KeptLogitsBytes = 0;
+            FusedLinearCrossEntropy.KeptLogitsBytes.Value = 0;
             var (recomputedLoss, recomputedX, recomputedW) = LossAndGradients(x, w, targets, widen: false);
             Assert.Equal(recomputedLoss, keptLoss);
             Assert.True(keptX.eq(recomputedX).all().item<bool>(), "input gradient differs");
@@ -135,7 +135,7 @@ public sealed class FusedLinearCrossEntropyTests
         }
         finally
         {
-            (FusedLinearCrossEntropy.BlockBytes, FusedLinearCrossEntropy.KeptLogitsBytes) = (blockBytes, keptBytes);
+            (FusedLinearCrossEntropy.BlockBytes.Value, FusedLinearCrossEntropy.KeptLogitsBytes.Value) = (blockBytes, keptBytes);
         }
     });
 
@@ -156,18 +156,18 @@ public sealed class FusedLinearCrossEntropyTests
         var x = randn([40, 16], generator: generator).to(dtype);
         var w = randn([5000, 16], generator: generator).to(dtype);
         var targets = randint(0, 5000, [40], generator: generator);
-        var (subBlock, keptBytes, tiles) = (ThreadedHead.SubBlockBytes, FusedLinearCrossEntropy.KeptLogitsBytes, ThreadedHead.TileTokens);
+        var (subBlock, keptBytes, tiles) = (ThreadedHead.SubBlockBytes.Value, FusedLinearCrossEntropy.KeptLogitsBytes.Value, ThreadedHead.TileTokens.Value);
         try
         {
-            ThreadedHead.SubBlockBytes = 1;   // 16-row sub-blocks
-            ThreadedHead.TileTokens = tileTokens;
+            ThreadedHead.SubBlockBytes.Value = 1;   // 16-row sub-blocks
+            ThreadedHead.TileTokens.Value = tileTokens;
             var slotBytes = 16 * 40 * 4;
-            FusedLinearCrossEntropy.KeptLogitsBytes = 3L * slotBytes * get_num_threads();   // three sub-blocks' worth per thread's share
+            FusedLinearCrossEntropy.KeptLogitsBytes.Value = 3L * slotBytes * get_num_threads();   // three sub-blocks' worth per thread's share
             var widen = dtype == ScalarType.BFloat16;
             var (keptLoss, keptX, keptW) = OnPath(true, () => LossAndGradients(x, w, targets, widen));
-            FusedLinearCrossEntropy.KeptLogitsBytes = 0;
+            FusedLinearCrossEntropy.KeptLogitsBytes.Value = 0;
             var (recomputedLoss, recomputedX, recomputedW) = OnPath(true, () => LossAndGradients(x, w, targets, widen));
-            FusedLinearCrossEntropy.KeptLogitsBytes = 1L << 30;   // all kept (float32: the forward forms the gradients itself)
+            FusedLinearCrossEntropy.KeptLogitsBytes.Value = 1L << 30;   // all kept (float32: the forward forms the gradients itself)
             var (allLoss, allX, allW) = OnPath(true, () => LossAndGradients(x, w, targets, widen));
             Assert.Equal(recomputedLoss, keptLoss, Math.Abs(recomputedLoss) * 1e-6);
             Assert.Equal(recomputedLoss, allLoss, Math.Abs(recomputedLoss) * 1e-6);
@@ -183,7 +183,7 @@ public sealed class FusedLinearCrossEntropyTests
         }
         finally
         {
-            (ThreadedHead.SubBlockBytes, FusedLinearCrossEntropy.KeptLogitsBytes, ThreadedHead.TileTokens) = (subBlock, keptBytes, tiles);
+            (ThreadedHead.SubBlockBytes.Value, FusedLinearCrossEntropy.KeptLogitsBytes.Value, ThreadedHead.TileTokens.Value) = (subBlock, keptBytes, tiles);
         }
     }
 
@@ -221,7 +221,7 @@ public sealed class FusedLinearCrossEntropyTests
         targets[1] = tensor(vocabulary - 1L);
         targets[2] = tensor(0L);
         var (kernelLoss, kernelX, kernelW) = LossAndGradients(x, w, targets, widen);
-        HeadKernels.Enabled = false;
+        HeadKernels.Enabled.Value = false;
         try
         {
             var (opsLoss, opsX, opsW) = LossAndGradients(x, w, targets, widen);
@@ -233,7 +233,7 @@ public sealed class FusedLinearCrossEntropyTests
         }
         finally
         {
-            HeadKernels.Enabled = true;
+            HeadKernels.Enabled.Value = true;
         }
     });
 
@@ -301,15 +301,15 @@ public sealed class FusedLinearCrossEntropyTests
 
     private static T OnPath<T>(bool threaded, Func<T> body)
     {
-        var enabled = ThreadedHead.Enabled;
-        ThreadedHead.Enabled = threaded;
+        var enabled = ThreadedHead.Enabled.Value;
+        ThreadedHead.Enabled.Value = threaded;
         try
         {
             return body();
         }
         finally
         {
-            ThreadedHead.Enabled = enabled;
+            ThreadedHead.Enabled.Value = enabled;
         }
     }
 
