@@ -17,7 +17,7 @@ internal sealed class HeadBenchmark : IBenchmark
 
     public string Name => "head";
 
-    public string Description => "fused loss head fwd+bwd: share of GEMM peak across T and H (V = 151,936) [--quick|--full|--shape TxH] [--bf16] [--block-mb N] [--keep-mb N] [--sub-kb N] [--tile-tokens N] [--threaded-max N|off] [--no-peer]";
+    public string Description => "fused loss head fwd+bwd: share of GEMM peak across T and H (V = 151,936) [--quick|--full|--shape TxH] [--bf16] [--block-mb N] [--keep-mb N] [--sub-kb N] [--tile-tokens N] [--threaded-max N|off] [--fused-only] [--no-peer]";
 
     public object Run(IReadOnlyList<string> args)
     {
@@ -27,7 +27,7 @@ internal sealed class HeadBenchmark : IBenchmark
         if (Option("--keep-mb") is { } keep)
             FusedLinearCrossEntropy.KeptLogitsBytes.Value = long.Parse(keep) << 20;
         if (Option("--sub-kb") is { } sub)
-            ThreadedHead.SubBlockBytes.Value = long.Parse(sub) << 10;
+            ThreadedHead.SubBlockBytes.Value = ThreadedHead.NativeSubBlockBytes.Value = long.Parse(sub) << 10;
         if (Option("--tile-tokens") is { } tile)
             ThreadedHead.TileTokens.Value = int.Parse(tile);
         if (Option("--threaded-max") is { } most)
@@ -41,20 +41,22 @@ internal sealed class HeadBenchmark : IBenchmark
         foreach (var (tokens, hidden) in shapes)
         {
             // The peak measured before and after the fused head, the higher taken: this machine drifts by +-30%.
-            var peakBefore = GemmPeak.Gflops(ScalarType.Float32);
+            var peakBefore = GemmPeak.Gflops(dtype);
             var fused = Seconds(tokens, hidden, dtype, materialise: false);
-            var peakAfter = GemmPeak.Gflops(ScalarType.Float32);
+            var peakAfter = GemmPeak.Gflops(dtype);
             var peak = Math.Max(peakBefore, peakAfter);
-            var plain = tokens * Vocabulary * 4 <= (4L << 30) ? Seconds(tokens, hidden, dtype, materialise: true) : double.NaN;
+            // --fused-only (for profiling the fused head): neither the materialised loss nor the products alone.
+            var fusedOnly = args.Contains("--fused-only");
+            var plain = !fusedOnly && tokens * Vocabulary * 4 <= (4L << 30) ? Seconds(tokens, hidden, dtype, materialise: true) : double.NaN;
             var useful = 6.0 * tokens * hidden * Vocabulary / 1e9;
-            var gemms = GemmSeconds(tokens, hidden);
+            var gemms = fusedOnly ? double.NaN : GemmSeconds(tokens, hidden);
             var peer = args.Contains("--no-peer") || double.IsNaN(plain) ? null : Peer.Run("torch_eager_parts.py",
                 ["head", "--tokens", tokens.ToString(), "--hidden", hidden.ToString(), "--dtype", dtype == ScalarType.BFloat16 ? "bf16" : "fp32"],
                 json => -json.GetProperty("seconds").GetDouble());
             rows.Add(new
             {
                 tokens, hidden,
-                path = ThreadedHead.Enabled.Value && MklGemm.Available && (dtype == ScalarType.Float32 || QwenTune.Models.BFloat16Products.WidenOnCpu) && tokens * hidden <= (dtype == ScalarType.Float32 ? ThreadedHead.MaxFloat32TokenElements.Value : ThreadedHead.MaxTokenElements.Value) ? "threaded" : "blocks",
+                path = ThreadedHead.Enabled.Value && MklGemm.Available && (dtype == ScalarType.Float32 || QwenTune.Models.BFloat16Products.WidenOnCpu || MklGemm.OpenMpAvailable) && tokens * hidden <= (dtype == ScalarType.Float32 ? ThreadedHead.MaxFloat32TokenElements.Value : ThreadedHead.MaxTokenElements.Value) ? "threaded" : "blocks",
                 fused_seconds = Math.Round(fused, 3),
                 fused_gflops = Math.Round(useful / fused, 1),
                 share_of_peak = Math.Round(useful / fused / peak, 3),
@@ -62,8 +64,8 @@ internal sealed class HeadBenchmark : IBenchmark
                 plain_share_of_peak = double.IsNaN(plain) ? (double?)null : Math.Round(useful / plain / peak, 3),
                 gemm_peak_gflops = Math.Round(peak, 1),
                 gemm_peak_before_after = new[] { Math.Round(peakBefore, 1), Math.Round(peakAfter, 1) },
-                products_only_seconds = Math.Round(gemms, 3),
-                products_only_share_of_peak = Math.Round(useful / gemms / peak, 3),
+                products_only_seconds = double.IsNaN(gemms) ? (double?)null : Math.Round(gemms, 3),
+                products_only_share_of_peak = double.IsNaN(gemms) ? (double?)null : Math.Round(useful / gemms / peak, 3),
                 peer,
                 peer_seconds_over_fused = Peer.Field(peer, "seconds") is { } peerSeconds ? Math.Round(peerSeconds / fused, 2) : (double?)null,
             });
@@ -72,7 +74,7 @@ internal sealed class HeadBenchmark : IBenchmark
         return new
         {
             block_mb = FusedLinearCrossEntropy.BlockBytes.Value >> 20, kept_mb = FusedLinearCrossEntropy.KeptLogitsBytes.Value >> 20,
-            threaded_head = new { enabled = ThreadedHead.Enabled.Value && MklGemm.Available, sub_block_kb = ThreadedHead.SubBlockBytes.Value >> 10, tile_tokens = ThreadedHead.TileTokens.Value, max_token_elements = ThreadedHead.MaxTokenElements.Value, max_float32_token_elements = ThreadedHead.MaxFloat32TokenElements.Value },
+            threaded_head = new { enabled = ThreadedHead.Enabled.Value && MklGemm.Available, sub_block_kb = ThreadedHead.SubBlockBytes.Value >> 10, native_bf16_sub_block_kb = ThreadedHead.NativeSubBlockBytes.Value >> 10, tile_tokens = ThreadedHead.TileTokens.Value, max_token_elements = ThreadedHead.MaxTokenElements.Value, max_float32_token_elements = ThreadedHead.MaxFloat32TokenElements.Value },
             dtype = dtype.ToString(), vocabulary = Vocabulary, threads = get_num_threads(), rows };
     }
 

@@ -116,7 +116,7 @@ internal sealed class StepBenchmark : IBenchmark
         // Attention's two products: 2 x 2 x T^2/2 x hidden per layer forward (causal half), three times that with backward.
         var attention = 3.0 * 2 * sequence * config.HiddenSize * config.NumHiddenLayers * tokens;
         var useful = (lora ? 4.0 : 6.0) * weights * tokens + attention;
-        var peak = GemmPeak.Gflops(ScalarType.Float32);
+        var peak = GemmPeak.Gflops(dtype);
         return new
         {
             model = shape, dtype = dtypeName, mode = lora ? "lora r64" : "full", gradient_checkpointing = checkpointing,

@@ -19,7 +19,8 @@ public static class BFloat16Products
     /// <summary>Environment override: "float32" forces the widened path, "native" forbids it.</summary>
     public const string EnvironmentVariable = "QWENTUNE_BF16_PRODUCTS";
 
-    private static readonly bool CpuHasFastBFloat16 = DetectFastBFloat16();
+    /// <summary>Whether this CPU has AVX512-BF16 or AMX (libtorch then has a native bf16 GEMM).</summary>
+    public static bool CpuHasFastBFloat16 { get; } = DetectFastBFloat16();
 
     /// <summary>Whether CPU bf16 products widen to float32 in this process (tests may switch it).</summary>
     public static bool WidenOnCpu { get; set; } = Environment.GetEnvironmentVariable(EnvironmentVariable) switch

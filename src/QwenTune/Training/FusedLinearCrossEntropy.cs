@@ -12,7 +12,7 @@ namespace QwenTune.Training;
 /// from N x vocab floats (2.5 GB for 4096 tokens of Qwen's 151,936-token vocabulary) to one block, plus the
 /// forward's blocks that a budget lets backward reuse instead of recomputing (a quarter of the head's products).
 /// On the CPU the element-wise work on each block is <see cref="HeadKernels"/>' single passes; elsewhere libtorch's ops.
-/// float32 (and widened bf16) on the CPU with few tokens takes <see cref="ThreadedHead"/> instead: per-thread sub-blocks kept in cache;
+/// float32 and bf16 on the CPU with few tokens take <see cref="ThreadedHead"/> instead: per-thread sub-blocks kept in cache;
 /// there a float32 forward that a backward will follow forms the gradients too, unscaled, and backward only scales them.
 /// </summary>
 public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<FusedLinearCrossEntropy>
@@ -52,7 +52,7 @@ public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<Fuse
         }
         if (ThreadedHead.Applies(x, weight, targets, widen))
         {
-            var (threadedLogSumExp, threadedTarget, threadedKept) = ThreadedHead.Forward(x, weight, targets, keep: needsBackward);
+            var (threadedLogSumExp, threadedTarget, threadedKept) = ThreadedHead.Forward(x, weight, targets, keep: needsBackward, widen);
             if (needsBackward)
             {
                 ctx.save_for_backward([x, weight, targets]);
@@ -119,7 +119,7 @@ public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<Fuse
         var (x, weight, targets) = (saved[0], saved[1], saved[2]);
         if (held.Threaded)
         {
-            var (threadedX, threadedW) = ThreadedHead.Backward(x, weight, targets, logSumExp, scale, weight.requires_grad, held.ThreadedKept);
+            var (threadedX, threadedW) = ThreadedHead.Backward(x, weight, targets, logSumExp, scale, weight.requires_grad, held.ThreadedKept, held.Widen);
             threadedW?.MoveToOuterDisposeScope();
             return [threadedX.MoveToOuterDisposeScope(), threadedW!, null!, null!, null!];
         }

@@ -16,9 +16,10 @@ namespace QwenTune.Training;
 /// H = 64) and their exp; past it, backward recomputes. Backward forms each sub-block's softmax - one-hot in scratch and
 /// feeds the two gradient products, each thread adding into its own input gradient. The libtorch-driven path
 /// (<see cref="FusedLinearCrossEntropy"/>' blocks) instead runs every product on all threads over blocks that leave the
-/// cache between the product and the pass. float32, and bf16 on float32 products
-/// (<see cref="BFloat16Products.Widens"/>) with the block path's rounding: each sub-block of weights widened as it is
-/// used, logits and their gradient rounded to bf16, the weight gradient rounded once.
+/// cache between the product and the pass. float32, and bf16 with the block path's rounding (logits and their
+/// gradient rounded to bf16, the weight gradient rounded once) on either of the products training uses for bf16
+/// (<see cref="BFloat16Products.Widens"/>): float32 MKL over each sub-block of weights widened as it is used, or,
+/// where the CPU has AVX512-BF16 or AMX, libtorch's bf16 GEMM (<see cref="NativeProducts"/>, about four times faster).
 /// </summary>
 internal static unsafe class ThreadedHead
 {
@@ -26,6 +27,14 @@ internal static unsafe class ThreadedHead
 
     /// <summary>Target bytes of one thread's logits sub-block (tuned by bench `head --sub-kb`: 256 KB at 300 x 64).</summary>
     internal static readonly ThreadTunable<long> SubBlockBytes = new(256L << 10);
+
+    /// <summary>
+    /// As <see cref="SubBlockBytes"/> (float32 bytes of one sub-block's logits) for bf16 on libtorch's bf16 products
+    /// (<see cref="NativeProducts"/>), whose calls cost more than MKL's. bench `head --bf16 --fused-only --sub-kb`, two
+    /// rounds: 300 x 64 took 0.103/0.110 s at 1 MB, 0.086/0.100 at 2 MB, 0.126/0.108 at 4 MB; 1024 x 64 0.307/0.299,
+    /// 0.271/0.268, 0.263/0.240.
+    /// </summary>
+    internal static readonly ThreadTunable<long> NativeSubBlockBytes = new(2L << 20);
 
     /// <summary>Most tokens of one tile (<see cref="TokenTiles"/>).</summary>
     internal static readonly ThreadTunable<int> TileTokens = new(384);
@@ -50,7 +59,7 @@ internal static unsafe class ThreadedHead
     public static bool Applies(Tensor x, Tensor weight, Tensor targets, bool widen) =>
         Enabled.Value && MklGemm.Available && HeadKernels.Supported
         && x.device_type == TorchSharp.DeviceType.CPU && weight.device_type == TorchSharp.DeviceType.CPU
-        && x.dtype == weight.dtype && (x.dtype == ScalarType.Float32 || (x.dtype == ScalarType.BFloat16 && widen))
+        && x.dtype == weight.dtype && (x.dtype == ScalarType.Float32 || (x.dtype == ScalarType.BFloat16 && (widen || MklGemm.OpenMpAvailable)))
         && targets.dtype == ScalarType.Int64 && x.is_contiguous() && weight.is_contiguous() && targets.is_contiguous()
         && x.shape[0] > 0 && x.shape[0] * x.shape[1] <= (x.dtype == ScalarType.Float32 ? MaxFloat32TokenElements.Value : MaxTokenElements.Value) && weight.shape[0] <= int.MaxValue;
 
@@ -59,21 +68,22 @@ internal static unsafe class ThreadedHead
     /// for backward (null when <paramref name="keep"/> is off, the budget holds no sub-block, or another call holds the
     /// arena); whoever gets them passes them to <see cref="Backward"/>, which returns the arena.
     /// </summary>
-    public static (Tensor LogSumExp, Tensor TargetLogit, KeptLogits? Kept) Forward(Tensor x, Tensor weight, Tensor targets, bool keep)
+    public static (Tensor LogSumExp, Tensor TargetLogit, KeptLogits? Kept) Forward(Tensor x, Tensor weight, Tensor targets, bool keep, bool widen)
     {
         var (tokens, hidden, vocabulary) = ((int)x.shape[0], (int)x.shape[1], (int)weight.shape[0]);
         var rounds = x.dtype == ScalarType.BFloat16;
-        using var wideX = x.to(ScalarType.Float32);   // x itself when float32
+        var native = rounds && !widen;
+        using var wideX = native ? null : x.to(ScalarType.Float32);   // x itself when float32
         var parts = Parts(vocabulary);
         var partialMax = new float[parts * tokens];
         var partialSum = new float[parts * tokens];
         Array.Fill(partialMax, float.NegativeInfinity);
         var targetLogit = zeros(tokens, ScalarType.Float32);
-        var (xData, wData, targetData, logitData) = ((nint)Data(wideX), (nint)Data(weight), (nint)Data(targets), (nint)Data(targetLogit));
+        var (xData, wData, targetData, logitData) = (wideX is null ? 0 : (nint)Data(wideX), (nint)Data(weight), (nint)Data(targets), (nint)Data(targetLogit));
         var tiles = new TokenTiles(tokens);
-        var rows = SubBlockRows(tiles.Widest);
+        var rows = SubBlockRows(tiles.Widest, native);
         var kept = keep ? KeptLogits.Lease(parts, vocabulary, rows, tiles) : null;
-        Run(parts, vocabulary, rows, tiles.Widest, hidden, rounds, (part, first, last, scratch) =>
+        Run(parts, vocabulary, rows, tiles.Widest, hidden, rounds, native ? (x, weight) : null, (part, first, last, scratch) =>
         {
             float* xAt = (float*)xData, logitAt = (float*)logitData;
             var targetAt = (long*)targetData;
@@ -89,7 +99,10 @@ internal static unsafe class ThreadedHead
                         var (t0, n) = tiles[tile];
                         var slot = kept is null ? null : kept.Slot(part, index);
                         var block = scratch.Logits;
-                        MklGemm.Multiply(false, true, length, n, hidden, 1f, w, hidden, xAt + (long)t0 * hidden, hidden, 0f, block, n);
+                        if (scratch.Native is { } products)
+                            products.Logits(start, length, t0, n, block);
+                        else
+                            MklGemm.Multiply(false, true, length, n, hidden, 1f, w, hidden, xAt + (long)t0 * hidden, hidden, 0f, block, n);
                         if (slot != null)
                         {
                             var reference = kept!.Reference(part, index);
@@ -128,7 +141,7 @@ internal static unsafe class ThreadedHead
         var (tokens, hidden, vocabulary) = ((int)x.shape[0], (int)x.shape[1], (int)weight.shape[0]);
         var parts = Parts(vocabulary);
         var tiles = new TokenTiles(tokens);
-        var rows = SubBlockRows(tiles.Widest);
+        var rows = SubBlockRows(tiles.Widest, native: false);
         var kept = KeptLogits.Lease(parts, vocabulary, rows, tiles, wholeTile: true);
         if (kept is null)
             return null;
@@ -149,7 +162,7 @@ internal static unsafe class ThreadedHead
                 var (t0, n) = tiles[tile];
                 Array.Fill(partialMax, float.NegativeInfinity);
                 Array.Clear(partialSum);
-                Run(parts, vocabulary, rows, tiles.Widest, hidden, false, (part, first, last, scratch) =>
+                Run(parts, vocabulary, rows, tiles.Widest, hidden, false, null, (part, first, last, scratch) =>
                 {
                     float* xTile = (float*)xData + (long)t0 * hidden, logitAt = (float*)logitData + t0;
                     float* max = (float*)maxData + part * tiles.Widest, sum = (float*)sumData + part * tiles.Widest;
@@ -169,7 +182,7 @@ internal static unsafe class ThreadedHead
                     HeadKernels.MergeInto((float*)maxData, (float*)sumData, (float*)maxData + part * tiles.Widest, (float*)sumData + part * tiles.Widest, n);
                 for (var t = 0; t < n; t++)
                     lseTile[t] = ((float*)maxData)[t] + MathF.Log(((float*)sumData)[t]);
-                Run(parts, vocabulary, rows, tiles.Widest, hidden, false, (part, first, last, scratch) =>
+                Run(parts, vocabulary, rows, tiles.Widest, hidden, false, null, (part, first, last, scratch) =>
                 {
                     var xTile = (float*)xData + (long)t0 * hidden;
                     var gradX = (float*)partialData + ((long)part * tokens + t0) * hidden;
@@ -197,11 +210,12 @@ internal static unsafe class ThreadedHead
     /// Input gradient (T, H) in x's dtype and weight gradient (V, H) in the weight's, each times <paramref name="scale"/>
     /// (below float32 the scale is applied before the gradient is rounded, as the block path does).
     /// </summary>
-    public static (Tensor GradX, Tensor? GradW) Backward(Tensor x, Tensor weight, Tensor targets, Tensor logSumExp, float scale, bool weightGradient, KeptLogits? kept)
+    public static (Tensor GradX, Tensor? GradW) Backward(Tensor x, Tensor weight, Tensor targets, Tensor logSumExp, float scale, bool weightGradient,
+        KeptLogits? kept, bool widen)
     {
         try
         {
-            return BackwardCore(x, weight, targets, logSumExp, scale, weightGradient, kept);
+            return BackwardCore(x, weight, targets, logSumExp, scale, weightGradient, kept, widen);
         }
         finally
         {
@@ -209,23 +223,25 @@ internal static unsafe class ThreadedHead
         }
     }
 
-    private static (Tensor GradX, Tensor? GradW) BackwardCore(Tensor x, Tensor weight, Tensor targets, Tensor logSumExp, float scale, bool weightGradient, KeptLogits? kept)
+    private static (Tensor GradX, Tensor? GradW) BackwardCore(Tensor x, Tensor weight, Tensor targets, Tensor logSumExp, float scale, bool weightGradient,
+        KeptLogits? kept, bool widen)
     {
         var (tokens, hidden, vocabulary) = ((int)x.shape[0], (int)x.shape[1], (int)weight.shape[0]);
         var rounds = x.dtype == ScalarType.BFloat16;
+        var native = rounds && !widen;
         var (gradientScale, alpha) = rounds ? (scale, 1f) : (1f, scale);
-        using var wideX = x.to(ScalarType.Float32);
+        using var wideX = native ? null : x.to(ScalarType.Float32);
         var parts = Parts(vocabulary);
         // Each thread's own input gradient, summed over the threads at the end.
         using var partialX = zeros(parts, tokens, hidden, ScalarType.Float32);
         var partialData = (nint)Data(partialX);
         var gradW = weightGradient ? empty(weight.shape, weight.dtype) : null;
-        var (xData, wData, targetData, lseData) = ((nint)Data(wideX), (nint)Data(weight), (nint)Data(targets), (nint)Data(logSumExp));
+        var (xData, wData, targetData, lseData) = (wideX is null ? 0 : (nint)Data(wideX), (nint)Data(weight), (nint)Data(targets), (nint)Data(logSumExp));
         var gradWData = gradW is null ? 0 : (nint)Data(gradW);
         // The forward's cut, where it kept sub-blocks (the settings may have changed since).
         var tiles = kept?.Tiles ?? new TokenTiles(tokens);
-        var rows = kept?.Rows ?? SubBlockRows(tiles.Widest);
-        Run(parts, vocabulary, rows, tiles.Widest, hidden, rounds, (part, first, last, scratch) =>
+        var rows = kept?.Rows ?? SubBlockRows(tiles.Widest, native);
+        Run(parts, vocabulary, rows, tiles.Widest, hidden, rounds, native ? (x, weight) : null, (part, first, last, scratch) =>
         {
             float* xAt = (float*)xData, lseAt = (float*)lseData;
             var targetAt = (long*)targetData;
@@ -243,13 +259,22 @@ internal static unsafe class ThreadedHead
                     var targetTile = targetAt + t0;
                     var slot = kept is null ? null : kept.Slot(part, index);
                     var block = scratch.Logits;
+                    var products = scratch.Native;
                     if (slot != null)
                         HeadKernels.KeptGradient((float*)slot, kept!.Stride, length, n, start, targetTile, kept.Reference(part, index), lseTile,
                             rounds, gradientScale, scratch.Sums, block);
                     else
                     {
-                        MklGemm.Multiply(false, true, length, n, hidden, 1f, w, hidden, xTile, hidden, 0f, block, n);
+                        if (products is not null)
+                            products.Logits(start, length, t0, n, block);
+                        else
+                            MklGemm.Multiply(false, true, length, n, hidden, 1f, w, hidden, xTile, hidden, 0f, block, n);
                         HeadKernels.SoftmaxGradient(block, length, n, start, targetTile, lseTile, rounds, gradientScale, parallel: false);
+                    }
+                    if (products is not null)
+                    {
+                        products.Gradients(block, start, length, t0, n, gradX + (long)t0 * hidden, gradWBlock, accumulate: tile > 0);
+                        continue;
                     }
                     MklGemm.Multiply(true, false, n, hidden, length, alpha, block, n, w, hidden, 1f, gradX + (long)t0 * hidden, hidden);
                     if (gradWBlock != null)
@@ -266,8 +291,12 @@ internal static unsafe class ThreadedHead
             return (gradX32.to(x.dtype), gradW);
     }
 
-    /// <summary>Rows of one sub-block: about <see cref="SubBlockBytes"/> of logits of a tile, a multiple of 8, at least 16.</summary>
-    private static int SubBlockRows(int tokens) => (int)Math.Max(16, SubBlockBytes.Value / (4L * tokens) / 8 * 8);
+    /// <summary>
+    /// Rows of one sub-block: about <see cref="SubBlockBytes"/> (<see cref="NativeSubBlockBytes"/> on libtorch's bf16
+    /// products) of float32 logits of a tile, a multiple of 8, at least 16.
+    /// </summary>
+    private static int SubBlockRows(int tokens, bool native) =>
+        (int)Math.Max(16, (native ? NativeSubBlockBytes.Value : SubBlockBytes.Value) / (4L * tokens) / 8 * 8);
 
     /// <summary>
     /// The tokens cut into tiles of at most <see cref="TileTokens"/> (boundaries on multiples of 8), each sub-block of
@@ -304,11 +333,15 @@ internal static unsafe class ThreadedHead
     /// The vocabulary cut into <paramref name="parts"/> contiguous shares, each run on its own thread with
     /// single-threaded MKL and its own <see cref="Scratch"/>.
     /// </summary>
-    private static void Run(int parts, int vocabulary, int rows, int tokens, int hidden, bool widens, Action<int, int, int, Scratch> body)
+    /// <paramref name="native"/>: bf16 x and weight whose products run on libtorch's own bf16 GEMM (<see cref="NativeProducts"/>).
+    private static void Run(int parts, int vocabulary, int rows, int tokens, int hidden, bool rounds, (Tensor X, Tensor Weight)? native,
+        Action<int, int, int, Scratch> body)
     {
         void Part(int part)
         {
-            using var scratch = new Scratch(rows, tokens, hidden, widens);
+            using var single = native is null ? default : MklGemm.SingleOpenMpThread();
+            using var noGrad = native is null ? null : no_grad();   // grad mode is per thread: the caller's no_grad does not reach a worker
+            using var scratch = new Scratch(rows, tokens, hidden, rounds, native);
             var previous = MklGemm.SetThreadsForThisThread(1);
             try
             {
@@ -388,22 +421,28 @@ internal static unsafe class ThreadedHead
         public void Return() => LogitsArena.Return(_holder);
     }
 
-    /// <summary>One thread's buffers: a logits sub-block and, for bf16 weights, their widened rows and a weight-gradient sub-block.</summary>
+    /// <summary>
+    /// One thread's buffers: a logits sub-block and, for bf16 weights, a float32 weight-gradient sub-block and either
+    /// their widened rows (float32 products) or <see cref="NativeProducts"/>.
+    /// </summary>
     private sealed class Scratch : IDisposable
     {
         private readonly bool _widens;
 
-        public Scratch(int rows, int tokens, int hidden, bool widens)
+        public Scratch(int rows, int tokens, int hidden, bool rounds, (Tensor X, Tensor Weight)? native)
         {
-            _widens = widens;
+            _widens = rounds && native is null;
             Logits = Allocate((long)rows * tokens);
             Sums = Allocate(tokens);
-            if (widens)
-            {
-                WideWeights = Allocate((long)rows * hidden);
+            if (rounds)
                 WeightGradient = Allocate((long)rows * hidden);
-            }
+            if (_widens)
+                WideWeights = Allocate((long)rows * hidden);
+            if (native is { } bf16)
+                Native = new NativeProducts(bf16.X, bf16.Weight, rows, tokens);
         }
+
+        public NativeProducts? Native { get; }
 
         public float* Logits { get; }
 
@@ -417,6 +456,8 @@ internal static unsafe class ThreadedHead
         /// <summary>Rows [start, start + length) of the (V, H) weight as float32: in place, or widened from bf16 into scratch.</summary>
         public float* Weights(nint weight, int start, int length, int hidden)
         {
+            if (Native is not null)
+                return null;
             if (!_widens)
                 return (float*)weight + (long)start * hidden;
             FromBFloat16((ushort*)weight + (long)start * hidden, WideWeights, length * hidden);
@@ -425,6 +466,7 @@ internal static unsafe class ThreadedHead
 
         public void Dispose()
         {
+            Native?.Dispose();
             NativeMemory.AlignedFree(Logits);
             NativeMemory.AlignedFree(Sums);
             NativeMemory.AlignedFree(WideWeights);
@@ -432,6 +474,118 @@ internal static unsafe class ThreadedHead
         }
 
         private static float* Allocate(long elements) => (float*)NativeMemory.AlignedAlloc((nuint)(elements * sizeof(float)), 64);
+    }
+
+    /// <summary>
+    /// One thread's bf16 products on libtorch's own bf16 GEMM (oneDNN), each into a bf16 buffer made once: the logits
+    /// rounded to bf16 as Hugging Face's are, the gradient products rounded per sub-block and summed in float32 (as the
+    /// block path sums its blocks). The thread runs them on its own core (<see cref="MklGemm.SingleOpenMpThread"/>), as
+    /// the float32 path runs single-threaded MKL. bench `gemm` on a 2-core Zen 5 (AVX512-BF16), both threads at once:
+    /// 300 x 64 by 64 x 1024 at 600-690 GFLOP/s against 130-150 for MKL's float32; MKL's gemm_bf16bf16f32 and
+    /// libtorch's bf16 x bf16 -> float32 cpublas::brgemm (which would spare the rounding) ran at float32's rate there.
+    /// </summary>
+    private sealed class NativeProducts : IDisposable
+    {
+        private readonly Tensor _x;
+        private readonly Tensor _weight;
+        private readonly Tensor _logits;
+        private readonly Tensor _inputGradient;
+        private readonly Tensor _weightGradient;
+        // Views made once per shape: libtorch's view calls cost about as much as a small product's setup.
+        private readonly Dictionary<(int Buffer, long Rows, long Columns), Tensor> _views = [];   // buffer: 0 logits, 1 input gradient, 2 weight gradient
+        private readonly Dictionary<(int First, int Tokens), (Tensor Tile, Tensor Transposed)> _tiles = [];
+
+        public NativeProducts(Tensor x, Tensor weight, int rows, int tokens)
+        {
+            (_x, _weight) = (x, weight);
+            var hidden = x.shape[1];
+            _logits = empty((long)rows * tokens, ScalarType.BFloat16);
+            _inputGradient = empty(tokens * hidden, ScalarType.BFloat16);
+            _weightGradient = empty(rows * hidden, ScalarType.BFloat16);
+        }
+
+        /// <summary>Logits of weight rows [start, start + length) by tokens [t0, t0 + n), rounded to bf16, into (length, n) float32.</summary>
+        public void Logits(int start, int length, int t0, int n, float* into)
+        {
+            using var w = _weight.narrow(0, start, length);
+            var logits = View(0, length, n);
+            logits.addmm_(w, Tile(t0, n).Transposed, beta: 0);
+            FromBFloat16((ushort*)Data(logits), into, length * n);
+        }
+
+        /// <summary>
+        /// From the (length, n) gradient of the logits (bf16 values in float32): gradX (n, H) float32 += G^T W_b, and the
+        /// weight rows' gradient G X_tile written (or, <paramref name="accumulate"/>, added) to gradW (length, H) float32.
+        /// </summary>
+        public void Gradients(float* gradient, int start, int length, int t0, int n, float* gradX, float* gradW, bool accumulate)
+        {
+            var hidden = (int)_x.shape[1];
+            var g = View(0, length, n);
+            ToBFloat16(gradient, (ushort*)Data(g), length * n);   // exact: the values are bf16 already
+            using var w = _weight.narrow(0, start, length);
+            using var gT = g.t();
+            var dx = View(1, n, hidden);
+            dx.addmm_(gT, w, beta: 0);
+            AddBFloat16((ushort*)Data(dx), gradX, n * hidden);
+            if (gradW == null)
+                return;
+            var dw = View(2, length, hidden);
+            dw.addmm_(g, Tile(t0, n).Tile, beta: 0);
+            if (accumulate)
+                AddBFloat16((ushort*)Data(dw), gradW, length * hidden);
+            else
+                FromBFloat16((ushort*)Data(dw), gradW, length * hidden);
+        }
+
+        private Tensor View(int buffer, long rows, long columns)
+        {
+            if (!_views.TryGetValue((buffer, rows, columns), out var view))
+            {
+                using var flat = (buffer switch { 0 => _logits, 1 => _inputGradient, _ => _weightGradient }).narrow(0, 0, rows * columns);
+                _views[(buffer, rows, columns)] = view = flat.view(rows, columns);
+            }
+            return view;
+        }
+
+        private (Tensor Tile, Tensor Transposed) Tile(int first, int tokens)
+        {
+            if (!_tiles.TryGetValue((first, tokens), out var tile))
+            {
+                var rows = _x.narrow(0, first, tokens);
+                _tiles[(first, tokens)] = tile = (rows, rows.t());
+            }
+            return tile;
+        }
+
+        public void Dispose()
+        {
+            foreach (var view in _views.Values)
+                view.Dispose();
+            foreach (var (rows, transposed) in _tiles.Values)
+            {
+                rows.Dispose();
+                transposed.Dispose();
+            }
+            _logits.Dispose();
+            _inputGradient.Dispose();
+            _weightGradient.Dispose();
+        }
+    }
+
+    /// <summary>destination[i] += source[i] widened from bf16.</summary>
+    private static void AddBFloat16(ushort* source, float* destination, int count)
+    {
+        var width = Vector<ushort>.Count;
+        var i = 0;
+        for (; i + width <= count; i += width)
+        {
+            Vector.Widen(Unsafe.ReadUnaligned<Vector<ushort>>(source + i), out var low, out var high);
+            Unsafe.WriteUnaligned(destination + i, Unsafe.ReadUnaligned<Vector<float>>(destination + i) + Vector.AsVectorSingle(Vector.ShiftLeft(low, 16)));
+            Unsafe.WriteUnaligned(destination + i + width / 2,
+                Unsafe.ReadUnaligned<Vector<float>>(destination + i + width / 2) + Vector.AsVectorSingle(Vector.ShiftLeft(high, 16)));
+        }
+        for (; i < count; i++)
+            destination[i] += BitConverter.Int32BitsToSingle(source[i] << 16);
     }
 
     private static void FromBFloat16(ushort* source, float* destination, int count)

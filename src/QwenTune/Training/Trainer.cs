@@ -46,6 +46,7 @@ public sealed class Trainer(TrainerParts parts)
         if (state.GlobalStep >= _plan.TotalSteps && FinalModelIsAt(state.GlobalStep))
             return Summary(clock, 0, 0, 0, 0, skips) with { AlreadyComplete = true };
         Notify(c => c.OnTrainBegin(_plan, state.GlobalStep));
+        Memory.KeepFreedPagesWithinStep();
         for (var step = state.GlobalStep; step < _plan.TotalSteps; step++)
         {
             var batches = parts.Batches.ForStep(step);

@@ -58,28 +58,42 @@ public sealed class FusedLinearCrossEntropyTests
     /// of 16 tokens cut the 37 into 8, 16 and 13.
     /// </summary>
     [SkippableTheory]
-    [InlineData(ScalarType.Float32, 1e-5, 1e-6, 384)]
-    [InlineData(ScalarType.Float32, 1e-5, 1e-6, 16)]
-    [InlineData(ScalarType.BFloat16, 1e-2, 1e-4, 384)]
-    [InlineData(ScalarType.BFloat16, 1e-2, 1e-4, 16)]
-    public void Threaded_head_gives_the_block_paths_loss_and_gradients(ScalarType dtype, double rtol, double atol, int tileTokens)
+    [InlineData(ScalarType.Float32, 1e-5, 1e-6, 384, true)]
+    [InlineData(ScalarType.Float32, 1e-5, 1e-6, 16, true)]
+    [InlineData(ScalarType.BFloat16, 1e-2, 1e-4, 384, true)]
+    [InlineData(ScalarType.BFloat16, 1e-2, 1e-4, 16, true)]
+    [InlineData(ScalarType.BFloat16, 1e-2, 1e-4, 384, false)]   // bf16 on libtorch's bf16 products (CPUs with AVX512-BF16)
+    [InlineData(ScalarType.BFloat16, 1e-2, 1e-4, 16, false)]
+    public void Threaded_head_gives_the_block_paths_loss_and_gradients(ScalarType dtype, double rtol, double atol, int tileTokens, bool widen)
     {
         Skip.IfNot(HeadKernels.Supported && MklGemm.Available, "no AVX2 + FMA or no MKL in libtorch: the threaded head never runs");
+        Skip.If(!widen && !MklGemm.OpenMpAvailable, "libtorch's OpenMP is not found: bf16 on its own products takes the block path");
         var generator = new Generator(31);
         var x = randn([37, 24], generator: generator).to(dtype);
         var w = randn([3001, 24], generator: generator).to(dtype);
         var targets = randint(0, 3001, [37], generator: generator);
         targets[0] = tensor(3000L);
         targets[1] = tensor(0L);
-        var (subBlock, tiles) = (ThreadedHead.SubBlockBytes.Value, ThreadedHead.TileTokens.Value);
+        var (subBlock, nativeSubBlock, tiles) = (ThreadedHead.SubBlockBytes.Value, ThreadedHead.NativeSubBlockBytes.Value, ThreadedHead.TileTokens.Value);
         try
         {
-            ThreadedHead.SubBlockBytes.Value = 1;   // the 16-row minimum
+            ThreadedHead.SubBlockBytes.Value = ThreadedHead.NativeSubBlockBytes.Value = 1;   // the 16-row minimum
             ThreadedHead.TileTokens.Value = tileTokens;
-            var widen = dtype == ScalarType.BFloat16;
             var (threadedLoss, threadedX, threadedW) = OnPath(true, () => LossAndGradients(x, w, targets, widen));
             var (blockLoss, blockX, blockW) = OnPath(false, () => LossAndGradients(x, w, targets, widen));
             Assert.Equal(blockLoss, threadedLoss, Math.Abs(blockLoss) * 1e-6);
+            if (!widen)
+            {
+                // libtorch's bf16 products round each partial input gradient to bf16 before it is summed in float32: the
+                // threaded head's sub-blocks are not the block path's blocks, so each is held to the float64 truth
+                // instead, no worse than the block path (measured: 1.04x its mean error here; at 64 x 64 x 151,936 the
+                // threaded head's mean error is 0.94x the block path's and 1.2x that of one float32 sum).
+                var (truthX, truthW) = Float64Gradients(x, w, targets);
+                Assert.True(MaxError(threadedX, truthX) <= 1.5 * MaxError(blockX, truthX), $"input gradient: max error {MaxError(threadedX, truthX)} against {MaxError(blockX, truthX)}");
+                Assert.True(MeanError(threadedX, truthX) <= 1.25 * MeanError(blockX, truthX), $"input gradient: mean error {MeanError(threadedX, truthX)} against {MeanError(blockX, truthX)}");
+                Assert.True(MaxError(threadedW, truthW) <= 1.5 * MaxError(blockW, truthW), $"weight gradient: max error {MaxError(threadedW, truthW)} against {MaxError(blockW, truthW)}");
+                return;
+            }
             Assert.True(threadedX.allclose(blockX, rtol, atol), $"input gradient differs by up to {(threadedX - blockX).abs().max().item<float>()}");
             Assert.True(threadedW.allclose(blockW, rtol, atol), $"weight gradient differs by up to {(threadedW - blockW).abs().max().item<float>()}");
             var frozenX = OnPath(true, () =>
@@ -92,7 +106,7 @@ public sealed class FusedLinearCrossEntropyTests
         }
         finally
         {
-            (ThreadedHead.SubBlockBytes.Value, ThreadedHead.TileTokens.Value) = (subBlock, tiles);
+            (ThreadedHead.SubBlockBytes.Value, ThreadedHead.NativeSubBlockBytes.Value, ThreadedHead.TileTokens.Value) = (subBlock, nativeSubBlock, tiles);
         }
     }
 
@@ -145,25 +159,27 @@ public sealed class FusedLinearCrossEntropyTests
     /// each sub-block is kept as three (8, 16 and 16 of the 40 tokens).
     /// </summary>
     [SkippableTheory]
-    [InlineData(ScalarType.Float32, 384)]
-    [InlineData(ScalarType.Float32, 16)]
-    [InlineData(ScalarType.BFloat16, 384)]
-    [InlineData(ScalarType.BFloat16, 16)]
-    public void Threaded_head_kept_and_recomputed_logits_give_the_same_gradients(ScalarType dtype, int tileTokens)
+    [InlineData(ScalarType.Float32, 384, false)]
+    [InlineData(ScalarType.Float32, 16, false)]
+    [InlineData(ScalarType.BFloat16, 384, true)]
+    [InlineData(ScalarType.BFloat16, 16, true)]
+    [InlineData(ScalarType.BFloat16, 384, false)]   // on libtorch's bf16 products
+    [InlineData(ScalarType.BFloat16, 16, false)]
+    public void Threaded_head_kept_and_recomputed_logits_give_the_same_gradients(ScalarType dtype, int tileTokens, bool widen)
     {
         Skip.IfNot(HeadKernels.Supported && MklGemm.Available, "no AVX2 + FMA or no MKL in libtorch: the threaded head never runs");
+        Skip.If(dtype == ScalarType.BFloat16 && !widen && !MklGemm.OpenMpAvailable, "libtorch's OpenMP is not found: bf16 on its own products takes the block path");
         var generator = new Generator(5);
         var x = randn([40, 16], generator: generator).to(dtype);
         var w = randn([5000, 16], generator: generator).to(dtype);
         var targets = randint(0, 5000, [40], generator: generator);
-        var (subBlock, keptBytes, tiles) = (ThreadedHead.SubBlockBytes.Value, FusedLinearCrossEntropy.KeptLogitsBytes.Value, ThreadedHead.TileTokens.Value);
+        var (subBlock, nativeSubBlock, keptBytes, tiles) = (ThreadedHead.SubBlockBytes.Value, ThreadedHead.NativeSubBlockBytes.Value, FusedLinearCrossEntropy.KeptLogitsBytes.Value, ThreadedHead.TileTokens.Value);
         try
         {
-            ThreadedHead.SubBlockBytes.Value = 1;   // 16-row sub-blocks
+            ThreadedHead.SubBlockBytes.Value = ThreadedHead.NativeSubBlockBytes.Value = 1;   // 16-row sub-blocks
             ThreadedHead.TileTokens.Value = tileTokens;
             var slotBytes = 16 * 40 * 4;
             FusedLinearCrossEntropy.KeptLogitsBytes.Value = 3L * slotBytes * get_num_threads();   // three sub-blocks' worth per thread's share
-            var widen = dtype == ScalarType.BFloat16;
             var (keptLoss, keptX, keptW) = OnPath(true, () => LossAndGradients(x, w, targets, widen));
             FusedLinearCrossEntropy.KeptLogitsBytes.Value = 0;
             var (recomputedLoss, recomputedX, recomputedW) = OnPath(true, () => LossAndGradients(x, w, targets, widen));
@@ -183,7 +199,7 @@ public sealed class FusedLinearCrossEntropyTests
         }
         finally
         {
-            (ThreadedHead.SubBlockBytes.Value, FusedLinearCrossEntropy.KeptLogitsBytes.Value, ThreadedHead.TileTokens.Value) = (subBlock, keptBytes, tiles);
+            (ThreadedHead.SubBlockBytes.Value, ThreadedHead.NativeSubBlockBytes.Value, FusedLinearCrossEntropy.KeptLogitsBytes.Value, ThreadedHead.TileTokens.Value) = (subBlock, nativeSubBlock, keptBytes, tiles);
         }
     }
 
@@ -322,6 +338,8 @@ public sealed class FusedLinearCrossEntropyTests
     }
 
     private static double MaxError(Tensor value, Tensor truth) => (value.to(ScalarType.Float64) - truth).abs().max().item<double>();
+
+    private static double MeanError(Tensor value, Tensor truth) => (value.to(ScalarType.Float64) - truth).abs().mean().item<double>();
 
     private static (double Loss, Tensor GradX, Tensor GradW) LossAndGradients(Tensor x, Tensor w, Tensor targets, bool widen)
     {
