@@ -56,7 +56,7 @@ internal sealed class HeadBenchmark : IBenchmark
             rows.Add(new
             {
                 tokens, hidden,
-                path = ThreadedHead.Enabled.Value && MklGemm.Available && (dtype == ScalarType.Float32 || QwenTune.Models.BFloat16Products.WidenOnCpu || MklGemm.OpenMpAvailable) && tokens * hidden <= (dtype == ScalarType.Float32 ? ThreadedHead.MaxFloat32TokenElements.Value : ThreadedHead.MaxTokenElements.Value) ? "threaded" : "blocks",
+                path = ThreadedHead.Enabled.Value && MklGemm.Available && (dtype == ScalarType.Float32 || QwenTune.Models.BFloat16Products.WidenOnCpu || (MklGemm.OpenMpAvailable && hidden <= ThreadedHead.MaxNativeHiddenWithWeightGradient.Value)) && tokens * hidden <= (dtype == ScalarType.Float32 ? ThreadedHead.MaxFloat32TokenElements.Value : ThreadedHead.MaxTokenElements.Value) ? "threaded" : "blocks",
                 fused_seconds = Math.Round(fused, 3),
                 fused_gflops = Math.Round(useful / fused, 1),
                 share_of_peak = Math.Round(useful / fused / peak, 3),

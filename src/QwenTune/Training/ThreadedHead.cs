@@ -56,10 +56,26 @@ internal static unsafe class ThreadedHead
     /// <summary>Off: the head takes the libtorch-driven blocks (tests compare the two).</summary>
     internal static readonly ThreadTunable<bool> Enabled = new(true);
 
+    /// <summary>Widest hidden size at which a bf16 head on libtorch's bf16 products takes this path with a weight gradient.</summary>
+    internal static readonly ThreadTunable<long> MaxNativeHiddenWithWeightGradient = new(128);
+
+    /// <summary>
+    /// Whether bf16 on libtorch's own products (<see cref="NativeProducts"/>) takes this path: a frozen head (LoRA) at
+    /// any width, a trained one only up to <see cref="MaxNativeHiddenWithWeightGradient"/>. bench `step --model 89m
+    /// --dtype bfloat16` (hidden 512, 1,020 targets), two rounds each: LoRA 1.02-1.25 s here against 2.10-2.39 on the
+    /// block path, but full fine-tuning 2.50-2.80 s against 1.82-1.92 (the weight gradient's per-sub-block bf16 products
+    /// and float32 sums over the tiles cost more than the block path's whole-block products), though `head --bf16`
+    /// alone ran 1024 x 512 faster here (1.16-1.42 s against 1.96-2.06). The embedded default (hidden 64, full) is
+    /// faster here than on either other path (20 steps: 1,912/1,468 tokens/s against 1,638/1,321 widened; 990 on the
+    /// block path).
+    /// </summary>
+    private static bool NativeApplies(Tensor x, Tensor weight) =>
+        MklGemm.OpenMpAvailable && (!weight.requires_grad || x.shape[1] <= MaxNativeHiddenWithWeightGradient.Value);
+
     public static bool Applies(Tensor x, Tensor weight, Tensor targets, bool widen) =>
         Enabled.Value && MklGemm.Available && HeadKernels.Supported
         && x.device_type == TorchSharp.DeviceType.CPU && weight.device_type == TorchSharp.DeviceType.CPU
-        && x.dtype == weight.dtype && (x.dtype == ScalarType.Float32 || (x.dtype == ScalarType.BFloat16 && (widen || MklGemm.OpenMpAvailable)))
+        && x.dtype == weight.dtype && (x.dtype == ScalarType.Float32 || (x.dtype == ScalarType.BFloat16 && (widen || NativeApplies(x, weight))))
         && targets.dtype == ScalarType.Int64 && x.is_contiguous() && weight.is_contiguous() && targets.is_contiguous()
         && x.shape[0] > 0 && x.shape[0] * x.shape[1] <= (x.dtype == ScalarType.Float32 ? MaxFloat32TokenElements.Value : MaxTokenElements.Value) && weight.shape[0] <= int.MaxValue;
 
