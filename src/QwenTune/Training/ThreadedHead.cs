@@ -81,8 +81,9 @@ internal static unsafe class ThreadedHead
 
     /// <summary>
     /// Log-sum-exp (T), each token's target logit (T, 0 where the target is outside the vocabulary), and the logits kept
-    /// for backward (null when <paramref name="keep"/> is off, the budget holds no sub-block, or another call holds the
-    /// arena); whoever gets them passes them to <see cref="Backward"/>, which returns the arena.
+    /// for backward (null when <paramref name="keep"/> is off or the budget holds no sub-block; in the shared arena, or in
+    /// a buffer of their own while another call holds it); whoever gets them passes them to <see cref="Backward"/>,
+    /// which returns them.
     /// </summary>
     public static (Tensor LogSumExp, Tensor TargetLogit, KeptLogits? Kept) Forward(Tensor x, Tensor weight, Tensor targets, bool keep, bool widen)
     {
@@ -99,6 +100,8 @@ internal static unsafe class ThreadedHead
         var tiles = new TokenTiles(tokens);
         var rows = SubBlockRows(tiles.Widest, native);
         var kept = keep ? KeptLogits.Lease(parts, vocabulary, rows, tiles) : null;
+        // libtorch's bf16 products give logits that are bf16 already: the passes need not round them again.
+        var roundsLogits = rounds && !native;
         Run(parts, vocabulary, rows, tiles.Widest, hidden, rounds, native ? (x, weight) : null, (part, first, last, scratch) =>
         {
             float* xAt = (float*)xData, logitAt = (float*)logitData;
@@ -122,11 +125,11 @@ internal static unsafe class ThreadedHead
                         if (slot != null)
                         {
                             var reference = kept!.Reference(part, index);
-                            HeadKernels.KeepExp(block, length, n, rounds, reference, scratch.Sums, (float*)slot, kept.Stride);   // rounds the logits first
+                            HeadKernels.KeepExp(block, length, n, roundsLogits, reference, scratch.Sums, (float*)slot, kept.Stride);   // rounds the logits first
                             HeadKernels.MergeInto(max + t0, sum + t0, reference, scratch.Sums, n);
                         }
                         else
-                            HeadKernels.ReduceRows(block, length, n, rounds, max + t0, sum + t0);   // rounds the logits first
+                            HeadKernels.ReduceRows(block, length, n, roundsLogits, max + t0, sum + t0);   // rounds the logits first
                         HeadKernels.CopyTargetLogits(block, length, n, start, targetAt + t0, logitAt + t0);   // each target lies in one part's rows
                     }
                 }
@@ -150,7 +153,7 @@ internal static unsafe class ThreadedHead
     /// <see cref="HeadKernels.KeepExp"/>), then for softmax - one-hot and the two gradient products. Nothing is
     /// recomputed whatever the tokens, and the memory kept is one tile's (V x at most <see cref="TileTokens"/> floats)
     /// rather than all of them. Returns null, and leaves the work to <see cref="Forward"/> and <see cref="Backward"/>,
-    /// when that tile does not fit <see cref="FusedLinearCrossEntropy.KeptLogitsBytes"/> or another call holds the arena.
+    /// when that tile does not fit <see cref="FusedLinearCrossEntropy.KeptLogitsBytes"/>.
     /// </summary>
     public static (Tensor LogSumExp, Tensor TargetLogit, Tensor GradX, Tensor? GradW)? ForwardWithGradients(Tensor x, Tensor weight, Tensor targets, bool weightGradient)
     {
@@ -388,8 +391,10 @@ internal static unsafe class ThreadedHead
         private readonly long _slotElements;
         private readonly float[] _references;
 
-        private KeptLogits(object holder, nint data, int perPart, long slotElements, int stride, float[] references, int rows, TokenTiles tiles) =>
-            (_holder, _data, PerPart, _slotElements, Stride, _references, Rows, Tiles) = (holder, data, perPart, slotElements, stride, references, rows, tiles);
+        private readonly Tensor? _own;
+
+        private KeptLogits(object holder, Tensor? own, nint data, int perPart, long slotElements, int stride, float[] references, int rows, TokenTiles tiles) =>
+            (_holder, _own, _data, PerPart, _slotElements, Stride, _references, Rows, Tiles) = (holder, own, data, perPart, slotElements, stride, references, rows, tiles);
 
         /// <summary>Rows of each sub-block.</summary>
         public int Rows { get; }
@@ -405,7 +410,7 @@ internal static unsafe class ThreadedHead
 
         /// <summary>
         /// As many slots per share as <see cref="FusedLinearCrossEntropy.KeptLogitsBytes"/> holds for all shares; null
-        /// when that is none or another call holds the arena. <paramref name="wholeTile"/>: one slot for every
+        /// when that is none. <paramref name="wholeTile"/>: one slot for every
         /// sub-block of one tile (slot index = sub-block index, reused tile after tile), or null when the budget holds
         /// fewer (<see cref="ForwardWithGradients"/>).
         /// </summary>
@@ -418,12 +423,15 @@ internal static unsafe class ThreadedHead
             if (perPart == 0 || (wholeTile && perPart < perShare))
                 return null;
             var holder = new object();
-            var arena = LogitsArena.Lease(parts * perPart * slotElements + 8, holder);
-            if (arena is null)
-                return null;
+            var elements = parts * perPart * slotElements + 8;
+            // Another call holds the shared arena (two losses before one backward, or heads running side by side, as
+            // tests do): a buffer of this call's own, so that what is kept, and so every rounding, never depends on
+            // who else is running (kept and recomputed sub-blocks round differently).
+            Tensor? own = null;
+            var arena = LogitsArena.Lease(elements, holder) ?? (own = empty(elements, ScalarType.Float32).DetachFromDisposeScope());
             var data = ((nint)Data(arena) + 31) & ~(nint)31;   // 32-byte aligned, as are the slots (rows a multiple of 8)
             var references = GC.AllocateUninitializedArray<float>(parts * perPart * tiles.Widest, pinned: true);
-            return new KeptLogits(holder, data, perPart, slotElements, stride, references, rows, tiles);
+            return new KeptLogits(holder, own, data, perPart, slotElements, stride, references, rows, tiles);
         }
 
         /// <summary>Slot of sub-block <paramref name="index"/> of share <paramref name="part"/>, or null past the budget.</summary>
@@ -434,7 +442,13 @@ internal static unsafe class ThreadedHead
         public float* Reference(int part, int index) =>
             (float*)Unsafe.AsPointer(ref _references[((long)part * PerPart + index) * Tiles.Widest]);
 
-        public void Return() => LogitsArena.Return(_holder);
+        public void Return()
+        {
+            if (_own is not null)
+                _own.Dispose();
+            else
+                LogitsArena.Return(_holder);
+        }
     }
 
     /// <summary>
