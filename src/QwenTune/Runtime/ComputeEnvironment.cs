@@ -29,6 +29,7 @@ public sealed record ComputeEnvironment(Device Device, ScalarType Dtype)
     public static ComputeEnvironment Resolve(string? device, bool bf16, bool fp16, int? threads = null, DistributedEnvironment? distributed = null)
     {
         distributed ??= DistributedEnvironment.SingleProcess;
+        NativeCaches.Cap();
         set_num_threads(threads is > 0 ? threads.Value : distributed.ThreadsPerRank(Environment.ProcessorCount));
         var chosen = Choose(device, bf16, fp16, TorchSharp.torch.cuda.is_available(), BuildHasCuda(), distributed);
         return chosen with { Threads = get_num_threads() };
