@@ -125,11 +125,11 @@ internal static unsafe class ThreadedHead
                         if (slot != null)
                         {
                             var reference = kept!.Reference(part, index);
-                            HeadKernels.KeepExp(block, length, n, roundsLogits, reference, scratch.Sums, (float*)slot, kept.Stride);   // rounds the logits first
+                            HeadKernels.KeepExp(block, length, n, roundsLogits, reference, scratch.Sums, (float*)slot, kept.Stride);   // rounds the logits first (not when bf16 already)
                             HeadKernels.MergeInto(max + t0, sum + t0, reference, scratch.Sums, n);
                         }
                         else
-                            HeadKernels.ReduceRows(block, length, n, roundsLogits, max + t0, sum + t0);   // rounds the logits first
+                            HeadKernels.ReduceRows(block, length, n, roundsLogits, max + t0, sum + t0);   // rounds the logits first (not when bf16 already)
                         HeadKernels.CopyTargetLogits(block, length, n, start, targetAt + t0, logitAt + t0);   // each target lies in one part's rows
                     }
                 }
@@ -521,24 +521,24 @@ internal static unsafe class ThreadedHead
         private readonly Tensor _logits;
         private readonly Tensor _inputGradient;
         private readonly Tensor _weightGradient;
-        // Views made once per shape: libtorch's view calls cost about as much as a small product's setup.
-        private readonly Dictionary<(int Buffer, long Rows, long Columns), Tensor> _views = [];   // buffer: 0 logits, 1 input gradient, 2 weight gradient
+        private readonly int _hidden;
+        // Views made once per buffer and shape: libtorch's view calls cost about as much as a small product's setup.
+        private readonly Dictionary<(nint Buffer, long Rows, long Columns), Tensor> _views = [];
         private readonly Dictionary<(int First, int Tokens), (Tensor Tile, Tensor Transposed)> _tiles = [];
 
         public NativeProducts(Tensor x, Tensor weight, int rows, int tokens)
         {
-            (_x, _weight) = (x, weight);
-            var hidden = x.shape[1];
+            (_x, _weight, _hidden) = (x, weight, (int)x.shape[1]);
             _logits = empty((long)rows * tokens, ScalarType.BFloat16);
-            _inputGradient = empty(tokens * hidden, ScalarType.BFloat16);
-            _weightGradient = empty(rows * hidden, ScalarType.BFloat16);
+            _inputGradient = empty((long)tokens * _hidden, ScalarType.BFloat16);
+            _weightGradient = empty((long)rows * _hidden, ScalarType.BFloat16);
         }
 
         /// <summary>Logits of weight rows [start, start + length) by tokens [t0, t0 + n), rounded to bf16, into (length, n) float32.</summary>
         public void Logits(int start, int length, int t0, int n, float* into)
         {
             using var w = _weight.narrow(0, start, length);
-            var logits = View(0, length, n);
+            var logits = View(_logits, length, n);
             logits.addmm_(w, Tile(t0, n).Transposed, beta: 0);
             FromBFloat16((ushort*)Data(logits), into, length * n);
         }
@@ -549,30 +549,26 @@ internal static unsafe class ThreadedHead
         /// </summary>
         public void Gradients(float* gradient, int start, int length, int t0, int n, float* gradX, float* gradW, bool accumulate)
         {
-            var hidden = (int)_x.shape[1];
-            var g = View(0, length, n);
+            var g = View(_logits, length, n);
             ToBFloat16(gradient, (ushort*)Data(g), length * n);   // exact: the values are bf16 already
             using var w = _weight.narrow(0, start, length);
             using var gT = g.t();
-            var dx = View(1, n, hidden);
+            var dx = View(_inputGradient, n, _hidden);
             dx.addmm_(gT, w, beta: 0);
-            AddBFloat16((ushort*)Data(dx), gradX, n * hidden);
+            FromBFloat16((ushort*)Data(dx), gradX, n * _hidden, add: true);
             if (gradW == null)
                 return;
-            var dw = View(2, length, hidden);
+            var dw = View(_weightGradient, length, _hidden);
             dw.addmm_(g, Tile(t0, n).Tile, beta: 0);
-            if (accumulate)
-                AddBFloat16((ushort*)Data(dw), gradW, length * hidden);
-            else
-                FromBFloat16((ushort*)Data(dw), gradW, length * hidden);
+            FromBFloat16((ushort*)Data(dw), gradW, length * _hidden, add: accumulate);
         }
 
-        private Tensor View(int buffer, long rows, long columns)
+        private Tensor View(Tensor buffer, long rows, long columns)
         {
-            if (!_views.TryGetValue((buffer, rows, columns), out var view))
+            if (!_views.TryGetValue((buffer.Handle, rows, columns), out var view))
             {
-                using var flat = (buffer switch { 0 => _logits, 1 => _inputGradient, _ => _weightGradient }).narrow(0, 0, rows * columns);
-                _views[(buffer, rows, columns)] = view = flat.view(rows, columns);
+                using var flat = buffer.narrow(0, 0, rows * columns);
+                _views[(buffer.Handle, rows, columns)] = view = flat.view(rows, columns);
             }
             return view;
         }
@@ -602,34 +598,25 @@ internal static unsafe class ThreadedHead
         }
     }
 
-    /// <summary>destination[i] += source[i] widened from bf16.</summary>
-    private static void AddBFloat16(ushort* source, float* destination, int count)
+    /// <summary>destination[i] = source[i] widened from bf16 (<paramref name="add"/>: +=).</summary>
+    private static void FromBFloat16(ushort* source, float* destination, int count, bool add = false)
     {
         var width = Vector<ushort>.Count;
         var i = 0;
         for (; i + width <= count; i += width)
         {
             Vector.Widen(Unsafe.ReadUnaligned<Vector<ushort>>(source + i), out var low, out var high);
-            Unsafe.WriteUnaligned(destination + i, Unsafe.ReadUnaligned<Vector<float>>(destination + i) + Vector.AsVectorSingle(Vector.ShiftLeft(low, 16)));
-            Unsafe.WriteUnaligned(destination + i + width / 2,
-                Unsafe.ReadUnaligned<Vector<float>>(destination + i + width / 2) + Vector.AsVectorSingle(Vector.ShiftLeft(high, 16)));
+            var (first, second) = (Vector.AsVectorSingle(Vector.ShiftLeft(low, 16)), Vector.AsVectorSingle(Vector.ShiftLeft(high, 16)));
+            if (add)
+                (first, second) = (first + Unsafe.ReadUnaligned<Vector<float>>(destination + i), second + Unsafe.ReadUnaligned<Vector<float>>(destination + i + width / 2));
+            Unsafe.WriteUnaligned(destination + i, first);
+            Unsafe.WriteUnaligned(destination + i + width / 2, second);
         }
         for (; i < count; i++)
-            destination[i] += BitConverter.Int32BitsToSingle(source[i] << 16);
-    }
-
-    private static void FromBFloat16(ushort* source, float* destination, int count)
-    {
-        var width = Vector<ushort>.Count;
-        var i = 0;
-        for (; i + width <= count; i += width)
         {
-            Vector.Widen(Unsafe.ReadUnaligned<Vector<ushort>>(source + i), out var low, out var high);
-            Unsafe.WriteUnaligned(destination + i, Vector.AsVectorSingle(Vector.ShiftLeft(low, 16)));
-            Unsafe.WriteUnaligned(destination + i + width / 2, Vector.AsVectorSingle(Vector.ShiftLeft(high, 16)));
+            var value = BitConverter.Int32BitsToSingle(source[i] << 16);
+            destination[i] = add ? destination[i] + value : value;
         }
-        for (; i < count; i++)
-            destination[i] = BitConverter.Int32BitsToSingle(source[i] << 16);
     }
 
     private static void ToBFloat16(float* source, ushort* destination, int count)
