@@ -38,9 +38,29 @@ public static class BFloat16Products
     /// <summary>Whether products of <paramref name="t"/> take the widened path.</summary>
     public static bool Widens(Tensor t) => WidenOnCpu && t.dtype == ScalarType.BFloat16 && t.device_type == TorchSharp.DeviceType.CPU;
 
+    /// <summary>
+    /// Weights of at most this many elements widen even where libtorch has a native bf16 GEMM. oneDNN compiles a
+    /// kernel for every product shape it meets, and the token count of a product changes with every micro-batch, so a
+    /// small product costs more to compile than to run: in the embedded default (hidden 64, 4 layers, bf16) each
+    /// micro-batch missed oneDNN's primitive cache 73 times, and compiling took 850 ms of every 2 steps' 5 s
+    /// (ONEDNN_VERBOSE=2). The product saved by bf16 over float32 is about T x in x out x 1e-11 s here (0.1 ms at
+    /// T = 800, 64 x 192), a compilation 0.5-3 ms. 64 x 192 and 192 x 64 widen; the 89M model's 512 x 128 does not.
+    /// </summary>
+    public const long WidenedWeightElements = 16384;
+
+    /// <summary>
+    /// Whether the product x @ weight^T takes the widened path: where <see cref="Widens"/>, or for a bf16 CPU weight of
+    /// at most <see cref="WidenedWeightElements"/> elements (unless <see cref="EnvironmentVariable"/> says "native").
+    /// </summary>
+    public static bool WidensLinear(Tensor x, Tensor weight) =>
+        Widens(x) || (x.dtype == ScalarType.BFloat16 && x.device_type == TorchSharp.DeviceType.CPU && !NativeForced
+                      && weight.numel() <= WidenedWeightElements);
+
+    private static readonly bool NativeForced = Environment.GetEnvironmentVariable(EnvironmentVariable) == "native";
+
     /// <summary>x (..., in) @ weight (out, in)^T, differentiable in both, in x's dtype.</summary>
     public static Tensor Linear(Tensor x, Tensor weight) =>
-        Widens(x) ? WidenedLinear.Apply(x, weight) : nn.functional.linear(x, weight);
+        WidensLinear(x, weight) ? WidenedLinear.Apply(x, weight) : nn.functional.linear(x, weight);
 
     /// <summary>a @ b without autograd (inside custom backward passes), in a's dtype.</summary>
     public static Tensor MatMul(Tensor a, Tensor b)

@@ -115,7 +115,7 @@ public sealed class QwenLinear : nn.Module<Tensor, Tensor>
 
     private Tensor Dense(Tensor input)
     {
-        if (!BFloat16Products.Widens(input))
+        if (!BFloat16Products.WidensLinear(input, _weight!))
             return nn.functional.linear(input, _weight!, _bias);
         var product = BFloat16Products.Linear(input, _weight!);
         return _bias is null ? product : product + _bias;

@@ -35,6 +35,31 @@ public sealed class BFloat16ProductsTests
         Assert.Null(w.grad);
     }
 
+    /// <summary>
+    /// A weight of at most WidenedWeightElements takes the float32 GEMMs wherever it runs (oneDNN would compile a kernel
+    /// for each new token count); a larger one takes them only where the CPU has no native bf16 GEMM.
+    /// </summary>
+    [Theory]
+    [InlineData(64, 192, true)]      // the embedded default's MLP: 12,288 elements
+    [InlineData(128, 128, true)]     // 16,384: the limit
+    [InlineData(128, 160, false)]
+    public void Small_weights_take_the_widened_products_wherever_bf16_runs(int outFeatures, int inFeatures, bool small)
+    {
+        var generator = new Generator(5);
+        var x = randn([2, 37, inFeatures], generator: generator).to(ScalarType.BFloat16);
+        var w = (randn([outFeatures, inFeatures], generator: generator) * 0.1).to(ScalarType.BFloat16);
+        var upstream = randn([2, 37, outFeatures], generator: generator).to(ScalarType.BFloat16);
+        var widens = small || BFloat16Products.WidenOnCpu;
+        Assert.Equal(widens, BFloat16Products.WidensLinear(x, w));
+        Assert.False(BFloat16Products.WidensLinear(x.to(ScalarType.Float32), w.to(ScalarType.Float32)));
+
+        var (y, gradX, gradW) = Run(x, w, upstream, BFloat16Products.Linear);
+        var (expectedY, expectedX, expectedW) = Run(x, w, upstream, widens ? (a, b) => WidenedLinear.Apply(a, b) : (a, b) => nn.functional.linear(a, b));
+        Assert.True(y.eq(expectedY).all().item<bool>(), "output");
+        Assert.True(gradX.eq(expectedX).all().item<bool>(), "input gradient");
+        Assert.True(gradW.eq(expectedW).all().item<bool>(), "weight gradient");
+    }
+
     private static (Tensor Y, Tensor GradX, Tensor GradW) Run(Tensor x, Tensor w, Tensor upstream, Func<Tensor, Tensor, Tensor> linear)
     {
         var xLeaf = x.detach().clone().requires_grad_(true);
