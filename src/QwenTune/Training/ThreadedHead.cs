@@ -118,6 +118,16 @@ internal static unsafe class ThreadedHead
                         var (t0, n) = tiles[tile];
                         var slot = kept is null ? null : kept.Slot(part, index);
                         var block = scratch.Logits;
+                        if (slot != null && scratch.Native is { } bf16Products && BFloat16HeadKernels.Supported)
+                        {
+                            // bf16 logits as the products wrote them, read once per sweep without widening them first.
+                            var logits = bf16Products.Logits(start, length, t0, n);
+                            var reference = kept!.Reference(part, index);
+                            BFloat16HeadKernels.KeepExp(logits, length, n, reference, scratch.Sums, (float*)slot, kept.Stride);
+                            HeadKernels.MergeInto(max + t0, sum + t0, reference, scratch.Sums, n);
+                            BFloat16HeadKernels.CopyTargetLogits(logits, length, n, start, targetAt + t0, logitAt + t0);
+                            continue;
+                        }
                         if (scratch.Native is { } products)
                             products.Logits(start, length, t0, n, block);
                         else
@@ -279,6 +289,15 @@ internal static unsafe class ThreadedHead
                     var slot = kept is null ? null : kept.Slot(part, index);
                     var block = scratch.Logits;
                     var products = scratch.Native;
+                    if (slot != null && products is not null && BFloat16HeadKernels.Supported)
+                    {
+                        // The gradient rounded to bf16 straight into the products' operand.
+                        var gradient = products.GradientOperand(length, n);
+                        BFloat16HeadKernels.KeptGradient((float*)slot, kept!.Stride, length, n, start, targetTile, kept.Reference(part, index), lseTile,
+                            gradientScale, scratch.Sums, gradient);
+                        products.Gradients(start, length, t0, n, gradX + (long)t0 * hidden, gradWBlock, accumulate: tile > 0);
+                        continue;
+                    }
                     if (slot != null)
                         HeadKernels.KeptGradient((float*)slot, kept!.Stride, length, n, start, targetTile, kept.Reference(part, index), lseTile,
                             rounds, gradientScale, scratch.Sums, block);
@@ -535,22 +554,35 @@ internal static unsafe class ThreadedHead
         }
 
         /// <summary>Logits of weight rows [start, start + length) by tokens [t0, t0 + n), rounded to bf16, into (length, n) float32.</summary>
-        public void Logits(int start, int length, int t0, int n, float* into)
+        public void Logits(int start, int length, int t0, int n, float* into) =>
+            FromBFloat16(Logits(start, length, t0, n), into, length * n);
+
+        /// <summary>Logits of weight rows [start, start + length) by tokens [t0, t0 + n): (length, n) bf16, valid until the next product.</summary>
+        public ushort* Logits(int start, int length, int t0, int n)
         {
             using var w = _weight.narrow(0, start, length);
             var logits = View(_logits, length, n);
             logits.addmm_(w, Tile(t0, n).Transposed, beta: 0);
-            FromBFloat16((ushort*)Data(logits), into, length * n);
+            return (ushort*)Data(logits);
+        }
+
+        /// <summary>Where the (length, n) bf16 gradient of the logits goes for <see cref="Gradients(int, int, int, int, float*, float*, bool)"/>.</summary>
+        public ushort* GradientOperand(int length, int n) => (ushort*)Data(View(_logits, length, n));
+
+        /// <summary>As <see cref="Gradients(int, int, int, int, float*, float*, bool)"/> from a gradient held as bf16 values in float32.</summary>
+        public void Gradients(float* gradient, int start, int length, int t0, int n, float* gradX, float* gradW, bool accumulate)
+        {
+            ToBFloat16(gradient, GradientOperand(length, n), length * n);   // exact: the values are bf16 already
+            Gradients(start, length, t0, n, gradX, gradW, accumulate);
         }
 
         /// <summary>
-        /// From the (length, n) gradient of the logits (bf16 values in float32): gradX (n, H) float32 += G^T W_b, and the
-        /// weight rows' gradient G X_tile written (or, <paramref name="accumulate"/>, added) to gradW (length, H) float32.
+        /// From the (length, n) bf16 gradient of the logits in <see cref="GradientOperand"/>: gradX (n, H) float32 += G^T W_b,
+        /// and the weight rows' gradient G X_tile written (or, <paramref name="accumulate"/>, added) to gradW (length, H) float32.
         /// </summary>
-        public void Gradients(float* gradient, int start, int length, int t0, int n, float* gradX, float* gradW, bool accumulate)
+        public void Gradients(int start, int length, int t0, int n, float* gradX, float* gradW, bool accumulate)
         {
             var g = View(_logits, length, n);
-            ToBFloat16(gradient, (ushort*)Data(g), length * n);   // exact: the values are bf16 already
             using var w = _weight.narrow(0, start, length);
             using var gT = g.t();
             var dx = View(_inputGradient, n, _hidden);

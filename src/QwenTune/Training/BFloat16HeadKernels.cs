@@ -1,0 +1,174 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace QwenTune.Training;
+
+/// <summary>
+/// The loss head's passes over bf16 logits as libtorch's bf16 products write them (<see cref="ThreadedHead"/> on CPUs
+/// with AVX512-BF16, which all have AVX-512): read and written as bf16, sixteen tokens to a 512-bit vector. The
+/// <see cref="HeadKernels"/> passes they replace there took float32 blocks widened from the products' bf16 output, and
+/// a float32 gradient narrowed again for the products: the same per-element arithmetic (the same exp polynomial, the
+/// same rounding) over half the bytes, in one pass fewer each way, so every token gets the bits it got there. The
+/// tokens past the last multiple of sixteen take one masked vector.
+/// </summary>
+internal static unsafe class BFloat16HeadKernels
+{
+    private const int Lanes = 16;
+
+    public static bool Supported => Avx512F.IsSupported && Avx512BW.IsSupported && Fma.IsSupported;
+
+    /// <summary>
+    /// As <see cref="HeadKernels.KeepExp"/> for bf16 logits (length x tokens, rows <paramref name="tokens"/> apart): per
+    /// token the sub-block's max m (into <paramref name="reference"/>) and the sum of exp(x - m) (into
+    /// <paramref name="sum"/>), each exp(x - m) written as float32 to <paramref name="kept"/> (rows
+    /// <paramref name="keptStride"/> apart). A NaN or infinite logit makes its token's sum NaN.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void KeepExp(ushort* logits, int length, int tokens, float* reference, float* sum, float* kept, int keptStride)
+    {
+        var (vectorTokens, tail) = (tokens / Lanes * Lanes, Tail(tokens));
+        new Span<float>(reference, tokens).Fill(float.NegativeInfinity);
+        new Span<float>(sum, tokens).Clear();
+        for (var j = 0; j < length; j++)
+        {
+            var row = logits + (long)j * tokens;
+            var t = 0;
+            for (; t < vectorTokens; t += Lanes)
+                Avx512F.Store(reference + t, Avx512F.Max(Avx512F.LoadVector512(reference + t), Widen(row + t)));
+            if (t < tokens)
+                Avx512F.MaskStore(reference + t, tail, Avx512F.Max(Avx512F.MaskLoad(reference + t, tail, default), WidenTail(row + t, tokens - t)));
+        }
+        for (var j = 0; j < length; j++)
+        {
+            ushort* row = logits + (long)j * tokens;
+            var keptRow = kept + (long)j * keptStride;
+            var t = 0;
+            for (; t < vectorTokens; t += Lanes)
+            {
+                var x = Widen(row + t);
+                var e = ExpNonPositive(x - Avx512F.LoadVector512(reference + t));
+                Avx512F.Store(sum + t, Avx512F.FusedMultiplyAdd(x, Vector512<float>.Zero, Avx512F.LoadVector512(sum + t) + e));
+                Avx512F.Store(keptRow + t, e);
+            }
+            if (t < tokens)
+            {
+                var x = WidenTail(row + t, tokens - t);
+                var e = ExpNonPositive(x - Avx512F.MaskLoad(reference + t, tail, default));
+                Avx512F.MaskStore(sum + t, tail, Avx512F.FusedMultiplyAdd(x, Vector512<float>.Zero, Avx512F.MaskLoad(sum + t, tail, default) + e));
+                Avx512F.MaskStore(keptRow + t, tail, e);
+            }
+        }
+    }
+
+    /// <summary>
+    /// targetLogit[t] = the bf16 logit at token t's target, widened, for each token whose target lies in the rows
+    /// [start, start + length) of the (length x tokens) block; the others are left as they are.
+    /// </summary>
+    public static void CopyTargetLogits(ushort* logits, int length, int tokens, long start, long* targets, float* targetLogit)
+    {
+        for (var t = 0; t < tokens; t++)
+        {
+            var local = targets[t] - start;
+            if (local >= 0 && local < length)
+                targetLogit[t] = Widen(logits[local * tokens + t]);
+        }
+    }
+
+    /// <summary>
+    /// As <see cref="HeadKernels.KeptGradient"/> with rounding, writing bf16: the logits' gradient (softmax - one-hot)
+    /// times <paramref name="scale"/>, rounded to bf16, into <paramref name="gradient"/> (length x tokens) from what
+    /// <see cref="KeepExp"/> kept; <paramref name="factor"/> (tokens) takes e^(m - lse) per token.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void KeptGradient(float* kept, int keptStride, int length, int tokens, long start, long* targets,
+        float* reference, float* logSumExp, float scale, float* factor, ushort* gradient)
+    {
+        var (vectorTokens, tail) = (tokens / Lanes * Lanes, Tail(tokens));
+        for (var t = 0; t < tokens; t++)
+            factor[t] = HeadKernels.Exp(Vector256.Create(reference[t] - logSumExp[t])).ToScalar();
+        var scaleVector = Vector512.Create(scale);
+        for (var j = 0; j < length; j++)
+        {
+            var keptRow = kept + (long)j * keptStride;
+            var row = gradient + (long)j * tokens;
+            var t = 0;
+            for (; t < vectorTokens; t += Lanes)
+            {
+                var p = Avx512F.LoadVector512(keptRow + t) * Avx512F.LoadVector512(factor + t);
+                Avx.Store(row + t, Narrow(p * scaleVector));
+            }
+            if (t < tokens)
+            {
+                var p = Avx512F.MaskLoad(keptRow + t, tail, default) * Avx512F.MaskLoad(factor + t, tail, default);
+                NarrowTail(row + t, tokens - t, Narrow(p * scaleVector));
+            }
+        }
+        for (var t = 0; t < tokens; t++)
+        {
+            var local = targets[t] - start;
+            if (local >= 0 && local < length)
+                gradient[local * tokens + t] = Models.BFloat16Bits.Round((kept[local * keptStride + t] * factor[t] - 1f) * scale);
+        }
+    }
+
+    /// <summary>The lanes of the last, partial vector of <paramref name="tokens"/> (all clear when there is none).</summary>
+    private static Vector512<float> Tail(int tokens) =>
+        Vector512.LessThan(Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), Vector512.Create(tokens % Lanes)).AsSingle();
+
+    /// <summary>The first <paramref name="count"/> (fewer than sixteen) bf16 values widened to float32, zeros after them.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> WidenTail(ushort* at, int count)
+    {
+        var lanes = stackalloc ushort[Lanes];
+        Unsafe.InitBlock(lanes, 0, Lanes * sizeof(ushort));
+        Unsafe.CopyBlock(lanes, at, (uint)(count * sizeof(ushort)));
+        return Widen(lanes);
+    }
+
+    /// <summary>The first <paramref name="count"/> (fewer than sixteen) of sixteen bf16 values stored.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void NarrowTail(ushort* at, int count, Vector256<ushort> values)
+    {
+        var lanes = stackalloc ushort[Lanes];
+        Avx.Store(lanes, values);
+        Unsafe.CopyBlock(at, lanes, (uint)(count * sizeof(ushort)));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Widen(ushort bits) => BitConverter.Int32BitsToSingle(bits << 16);
+
+    /// <summary>Sixteen bf16 values widened to float32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Widen(ushort* at) =>
+        Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512UInt32(Avx.LoadVector256(at)), 16).AsSingle();
+
+    /// <summary>Sixteen float32 values rounded to bf16 as <see cref="Models.BFloat16Bits"/> rounds them (NaN to 0x7FC0).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<ushort> Narrow(Vector512<float> values)
+    {
+        var bits = values.AsUInt32();
+        var rounded = Avx512F.ShiftRightLogical(bits + Vector512.Create(0x7FFFu) + (Avx512F.ShiftRightLogical(bits, 16) & Vector512<uint>.One), 16);
+        var isNaN = Vector512.GreaterThan(bits & Vector512.Create(0x7FFFFFFFu), Vector512.Create(0x7F800000u));
+        return Avx512F.ConvertToVector256UInt16(Vector512.ConditionalSelect(isNaN, Vector512.Create(0x7FC0u), rounded));
+    }
+
+    /// <summary><see cref="HeadKernels.ExpNonPositive"/> on sixteen lanes, operation for operation.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> ExpNonPositive(Vector512<float> x)
+    {
+        x = Avx512F.Max(x, Vector512.Create(-87.33654f));
+        var shifter = Vector512.Create(12_583_039f);                                // 1.5 x 2^23 + 127
+        var shifted = Avx512F.FusedMultiplyAdd(x, Vector512.Create(1.44269504088896341f), shifter);
+        var n = shifted - shifter;                                                    // round(x / ln 2)
+        var r = Avx512F.FusedMultiplyAddNegated(n, Vector512.Create(0.693359375f), x);
+        r = Avx512F.FusedMultiplyAddNegated(n, Vector512.Create(-2.12194440e-4f), r);
+        var r2 = r * r;
+        var low = Avx512F.FusedMultiplyAdd(Vector512.Create(1.6666665459e-1f), r, Vector512.Create(5.0000001201e-1f));
+        var middle = Avx512F.FusedMultiplyAdd(Vector512.Create(8.3334519073e-3f), r, Vector512.Create(4.1665795894e-2f));
+        var high = Avx512F.FusedMultiplyAdd(Vector512.Create(1.9875691500e-4f), r, Vector512.Create(1.3981999507e-3f));
+        var p = Avx512F.FusedMultiplyAdd(high, r2 * r2, Avx512F.FusedMultiplyAdd(middle, r2, low));
+        p = Avx512F.FusedMultiplyAdd(p, r2, r + Vector512<float>.One);
+        return p * Avx512F.ShiftLeftLogical(shifted.AsInt32(), 23).AsSingle();        // times 2^n
+    }
+}
