@@ -15,7 +15,7 @@ public sealed class QwenModel : nn.Module<Tensor, Tensor?, Tensor>
 
     public QwenModel(QwenConfig config, ScalarType dtype, Device device, QwenModelOptions options) : base(nameof(QwenModel))
     {
-        _embedTokens = nn.Embedding(config.VocabSize, config.HiddenSize, device: device, dtype: dtype);
+        _embedTokens = nn.Embedding(config.VocabSize, config.HiddenSize, sparse: config.TieWordEmbeddings, device: device, dtype: dtype);
         _layers = new ModuleList<QwenDecoderLayer>();
         for (var i = 0; i < config.NumHiddenLayers; i++)
             _layers.Add(new QwenDecoderLayer(config, dtype, device, options));

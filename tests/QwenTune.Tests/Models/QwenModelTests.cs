@@ -24,6 +24,51 @@ public sealed class QwenModelTests
         Assert.DoesNotContain("lm_head.weight", tied);
     }
 
+    /// <summary>
+    /// A tied embedding's lookup hands back only the rows it used (a sparse gradient, added into the head's dense
+    /// one), where a dense lookup gradient would cost a vocabulary-sized zeros and sum per micro-batch. The same model
+    /// untied, lm_head a copy of the embeddings, gives the reference: the tied gradient is its two dense gradients'
+    /// sum, and comes out dense.
+    /// </summary>
+    [Theory]
+    [InlineData(ScalarType.Float32, 1e-6)]
+    [InlineData(ScalarType.BFloat16, 2e-2)]
+    public void A_tied_embeddings_gradient_is_the_sum_of_the_untied_heads_and_lookups(ScalarType dtype, double tolerance)
+    {
+        var config = TinyModels.Qwen2(vocab: 97);
+        var tied = TinyModels.Create(config, seed: 3);
+        var untied = TinyModels.Create(config with { TieWordEmbeddings = false }, seed: 3);
+        using (no_grad())
+        {
+            foreach (var (name, parameter) in tied.named_parameters())
+                untied.get_parameter(name)!.copy_(parameter);
+            untied.get_parameter("lm_head.weight")!.copy_(tied.get_parameter("model.embed_tokens.weight")!);
+        }
+        tied.to(dtype);
+        untied.to(dtype);
+        var ids = randint(97, [2, 11], generator: new Generator(8));          // repeated ids: rows the lookup adds twice
+        ids[0, 3] = ids[0, 1];
+        ids[1, 7] = ids[0, 1];
+        Loss(tied, ids).backward();
+        Loss(untied, ids).backward();
+
+        var gradient = tied.get_parameter("model.embed_tokens.weight")!.grad!;
+        Assert.False(gradient.is_sparse);
+        var expected = untied.get_parameter("model.embed_tokens.weight")!.grad!.to(ScalarType.Float32)
+                       + untied.get_parameter("lm_head.weight")!.grad!.to(ScalarType.Float32);
+        var scale = expected.abs().max().item<float>();
+        var worst = (gradient.to(ScalarType.Float32) - expected).abs().max().item<float>();
+        Assert.True(worst <= tolerance * scale, $"largest difference {worst:E3} against a largest element of {scale:E3}");
+        // The rows the lookup used carry its part (a row no token uses has only the head's).
+        Assert.True(untied.get_parameter("model.embed_tokens.weight")!.grad![ids[0, 1]].to(ScalarType.Float32).abs().sum().item<float>() > 0);
+    }
+
+    private static Tensor Loss(QwenForCausalLM model, Tensor ids)
+    {
+        var hidden = model.Hidden(ids);
+        return QwenTune.Training.CausalLmLoss.NllSum(hidden, ids, model.LmHeadWeight).NllSum;
+    }
+
     [Theory]
     [InlineData("qwen2")]
     [InlineData("qwen3")]
