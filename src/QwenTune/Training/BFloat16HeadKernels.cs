@@ -10,16 +10,23 @@ namespace QwenTune.Training;
 /// <see cref="HeadKernels"/> passes they replace there took float32 blocks widened from the products' bf16 output, and
 /// a float32 gradient narrowed again for the products: the same per-element arithmetic (the same exp polynomial, the
 /// same rounding) over half the bytes, in one pass fewer each way, so every token gets the bits it got there. The
-/// tokens past the last multiple of sixteen take one masked vector.
+/// tokens past the last multiple of sixteen take one more vector (the blocks carry padding for it).
 /// </summary>
 internal static unsafe class BFloat16HeadKernels
 {
     private const int Lanes = 16;
 
+    /// <summary>
+    /// bf16 elements after every block these passes take that they may read and write: the tokens past the last
+    /// multiple of sixteen take one whole vector, masked where it lands in float32 arrays.
+    /// </summary>
+    public const int Padding = Lanes;
+
     public static bool Supported => Avx512F.IsSupported && Avx512BW.IsSupported && Fma.IsSupported;
 
     /// <summary>
-    /// As <see cref="HeadKernels.KeepExp"/> for bf16 logits (length x tokens, rows <paramref name="tokens"/> apart): per
+    /// As <see cref="HeadKernels.KeepExp"/> for bf16 logits (length x tokens, rows <paramref name="tokens"/> apart, then
+    /// <see cref="Padding"/> readable elements): per
     /// token the sub-block's max m (into <paramref name="reference"/>) and the sum of exp(x - m) (into
     /// <paramref name="sum"/>), each exp(x - m) written as float32 to <paramref name="kept"/> (rows
     /// <paramref name="keptStride"/> apart). A NaN or infinite logit makes its token's sum NaN.
@@ -37,7 +44,7 @@ internal static unsafe class BFloat16HeadKernels
             for (; t < vectorTokens; t += Lanes)
                 Avx512F.Store(reference + t, Avx512F.Max(Avx512F.LoadVector512(reference + t), Widen(row + t)));
             if (t < tokens)
-                Avx512F.MaskStore(reference + t, tail, Avx512F.Max(Avx512F.MaskLoad(reference + t, tail, default), WidenTail(row + t, tokens - t)));
+                Avx512F.MaskStore(reference + t, tail, Avx512F.Max(Avx512F.MaskLoad(reference + t, tail, default), Widen(row + t)));
         }
         for (var j = 0; j < length; j++)
         {
@@ -53,7 +60,7 @@ internal static unsafe class BFloat16HeadKernels
             }
             if (t < tokens)
             {
-                var x = WidenTail(row + t, tokens - t);
+                var x = Widen(row + t);   // lanes past the row read the next row or the padding, and are not stored
                 var e = ExpNonPositive(x - Avx512F.MaskLoad(reference + t, tail, default));
                 Avx512F.MaskStore(sum + t, tail, Avx512F.FusedMultiplyAdd(x, Vector512<float>.Zero, Avx512F.MaskLoad(sum + t, tail, default) + e));
                 Avx512F.MaskStore(keptRow + t, tail, e);
@@ -77,7 +84,8 @@ internal static unsafe class BFloat16HeadKernels
 
     /// <summary>
     /// As <see cref="HeadKernels.KeptGradient"/> with rounding, writing bf16: the logits' gradient (softmax - one-hot)
-    /// times <paramref name="scale"/>, rounded to bf16, into <paramref name="gradient"/> (length x tokens) from what
+    /// times <paramref name="scale"/>, rounded to bf16, into <paramref name="gradient"/> (length x tokens, then
+    /// <see cref="Padding"/> elements it may overwrite) from what
     /// <see cref="KeepExp"/> kept; <paramref name="factor"/> (tokens) takes e^(m - lse) per token.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -101,7 +109,7 @@ internal static unsafe class BFloat16HeadKernels
             if (t < tokens)
             {
                 var p = Avx512F.MaskLoad(keptRow + t, tail, default) * Avx512F.MaskLoad(factor + t, tail, default);
-                NarrowTail(row + t, tokens - t, Narrow(p * scaleVector));
+                Avx.Store(row + t, Narrow(p * scaleVector));   // past the row: the next row's first, written next, or the padding
             }
         }
         for (var t = 0; t < tokens; t++)
@@ -112,28 +120,32 @@ internal static unsafe class BFloat16HeadKernels
         }
     }
 
+    /// <summary>destination[i] = source[i] widened from bf16 (<paramref name="add"/>: +=).</summary>
+    public static void Widen(ushort* source, float* destination, int count, bool add)
+    {
+        var i = 0;
+        for (; i + Lanes <= count; i += Lanes)
+        {
+            var values = Widen(source + i);
+            Avx512F.Store(destination + i, add ? values + Avx512F.LoadVector512(destination + i) : values);
+        }
+        for (; i < count; i++)
+            destination[i] = add ? destination[i] + Widen(source[i]) : Widen(source[i]);
+    }
+
+    /// <summary>destination[i] = source[i] rounded to bf16.</summary>
+    public static void Narrow(float* source, ushort* destination, int count)
+    {
+        var i = 0;
+        for (; i + Lanes <= count; i += Lanes)
+            Avx.Store(destination + i, Narrow(Avx512F.LoadVector512(source + i)));
+        for (; i < count; i++)
+            destination[i] = Models.BFloat16Bits.Round(source[i]);
+    }
+
     /// <summary>The lanes of the last, partial vector of <paramref name="tokens"/> (all clear when there is none).</summary>
     private static Vector512<float> Tail(int tokens) =>
         Vector512.LessThan(Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), Vector512.Create(tokens % Lanes)).AsSingle();
-
-    /// <summary>The first <paramref name="count"/> (fewer than sixteen) bf16 values widened to float32, zeros after them.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> WidenTail(ushort* at, int count)
-    {
-        var lanes = stackalloc ushort[Lanes];
-        Unsafe.InitBlock(lanes, 0, Lanes * sizeof(ushort));
-        Unsafe.CopyBlock(lanes, at, (uint)(count * sizeof(ushort)));
-        return Widen(lanes);
-    }
-
-    /// <summary>The first <paramref name="count"/> (fewer than sixteen) of sixteen bf16 values stored.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void NarrowTail(ushort* at, int count, Vector256<ushort> values)
-    {
-        var lanes = stackalloc ushort[Lanes];
-        Avx.Store(lanes, values);
-        Unsafe.CopyBlock(at, lanes, (uint)(count * sizeof(ushort)));
-    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Widen(ushort bits) => BitConverter.Int32BitsToSingle(bits << 16);

@@ -548,7 +548,7 @@ internal static unsafe class ThreadedHead
         public NativeProducts(Tensor x, Tensor weight, int rows, int tokens)
         {
             (_x, _weight, _hidden) = (x, weight, (int)x.shape[1]);
-            _logits = empty((long)rows * tokens, ScalarType.BFloat16);
+            _logits = empty((long)rows * tokens + BFloat16HeadKernels.Padding, ScalarType.BFloat16);
             _inputGradient = empty((long)tokens * _hidden, ScalarType.BFloat16);
             _weightGradient = empty((long)rows * _hidden, ScalarType.BFloat16);
         }
@@ -633,6 +633,11 @@ internal static unsafe class ThreadedHead
     /// <summary>destination[i] = source[i] widened from bf16 (<paramref name="add"/>: +=).</summary>
     private static void FromBFloat16(ushort* source, float* destination, int count, bool add = false)
     {
+        if (BFloat16HeadKernels.Supported)
+        {
+            BFloat16HeadKernels.Widen(source, destination, count, add);
+            return;
+        }
         var width = Vector<ushort>.Count;
         var i = 0;
         for (; i + width <= count; i += width)
@@ -653,6 +658,11 @@ internal static unsafe class ThreadedHead
 
     private static void ToBFloat16(float* source, ushort* destination, int count)
     {
+        if (BFloat16HeadKernels.Supported)
+        {
+            BFloat16HeadKernels.Narrow(source, destination, count);
+            return;
+        }
         var width = Vector<float>.Count;
         var i = 0;
         for (; i + 2 * width <= count; i += 2 * width)

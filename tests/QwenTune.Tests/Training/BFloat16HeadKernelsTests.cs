@@ -18,13 +18,13 @@ public sealed unsafe class BFloat16HeadKernelsTests
     {
         Skip.IfNot(BFloat16HeadKernels.Supported, "this CPU has no AVX-512: the bf16 passes never run");
         var random = new Random(length * 1000 + tokens);
-        var logits = new ushort[length * tokens];
-        for (var i = 0; i < logits.Length; i++)
+        var logits = new ushort[length * tokens + BFloat16HeadKernels.Padding];
+        for (var i = 0; i < length * tokens; i++)
             logits[i] = BFloat16Bits.Round((float)(random.NextDouble() * 30 - 15));
         logits[3 * tokens + tokens - 1] = BFloat16Bits.Round(float.PositiveInfinity);   // a tail token whose sum turns NaN
         logits[5 * tokens + 2] = BFloat16Bits.Round(float.NaN);                         // and a vector lane's
         logits[7 * tokens + 1] = BFloat16Bits.Round(-200f);                             // exp below the smallest normal
-        var wide = logits.Select(b => BitConverter.Int32BitsToSingle(b << 16)).ToArray();
+        var wide = logits.Take(length * tokens).Select(b => BitConverter.Int32BitsToSingle(b << 16)).ToArray();
         var targets = Enumerable.Range(0, tokens).Select(t => (long)(t % 3 == 0 ? 1000 + random.Next(length) : random.Next(length + 5) - 2)).ToArray();
         var logSumExp = Enumerable.Range(0, tokens).Select(_ => (float)(random.NextDouble() * 4 + 14)).ToArray();
         var keptStride = (tokens + 7) / 8 * 8;
@@ -34,7 +34,7 @@ public sealed unsafe class BFloat16HeadKernelsTests
         var (reference, sum, kept) = (new float[tokens], new float[tokens], new float[length * keptStride + 8]);
         var (expectedTarget, target) = (new float[tokens], new float[tokens]);
         var expectedGradient = new float[length * tokens];
-        var gradient = new ushort[length * tokens];
+        var gradient = new ushort[length * tokens + BFloat16HeadKernels.Padding];
         HashSet<int> finite;
         var factor = new float[tokens];
         fixed (float* w = wide, er = expectedReference, es = expectedSum, r = reference, s = sum, et = expectedTarget, tl = target, eg = expectedGradient, f = factor, lse = logSumExp)
@@ -62,11 +62,43 @@ public sealed unsafe class BFloat16HeadKernelsTests
             HeadKernels.KeptGradient(ek, keptStride, length, tokens, 0, targetAt, er, lse, true, scale, f, eg);
             BFloat16HeadKernels.KeptGradient(k, keptStride, length, tokens, 0, targetAt, r, lse, scale, f, g);
         }
-        for (var i = 0; i < gradient.Length; i++)
+        for (var i = 0; i < length * tokens; i++)
             if (finite.Contains(i % tokens))
                 Assert.True(BFloat16Bits.Round(expectedGradient[i]) == gradient[i], $"gradient element {i}: {gradient[i]:X4} against {BFloat16Bits.Round(expectedGradient[i]):X4}");
         Assert.Equal(tokens - 2, finite.Count);   // the infinite and the NaN logit's tokens
         Assert.Contains(expectedGradient, v => v < 0);   // some targets fell in the block
+    }
+
+    /// <summary>The vector conversions against BFloat16Bits' scalar rounding: ties to even both ways, NaN, and a tail.</summary>
+    [SkippableFact]
+    public void Narrow_rounds_as_the_scalar_rounding_and_widen_adds_exactly()
+    {
+        Skip.IfNot(BFloat16HeadKernels.Supported, "this CPU has no AVX-512: the bf16 passes never run");
+        var random = new Random(4);
+        var values = new float[1000 + 7];
+        for (var i = 0; i < values.Length; i++)
+            values[i] = (i % 4) switch
+            {
+                0 => BitConverter.Int32BitsToSingle((random.Next(0x3C00, 0x4400) << 16) | 0x8000),   // an exact tie, either lowest bit
+                1 => BitConverter.Int32BitsToSingle((random.Next(0x3C00, 0x4400) << 16) | 0x7FFF),
+                _ => (float)(random.NextDouble() * 200 - 100),
+            };
+        values[5] = float.NaN;
+        values[^2] = float.NegativeInfinity;
+        var narrowed = new ushort[values.Length];
+        var widened = Enumerable.Range(0, values.Length).Select(i => (float)i).ToArray();
+        fixed (float* source = values, destination = widened)
+        fixed (ushort* bits = narrowed)
+        {
+            BFloat16HeadKernels.Narrow(source, bits, values.Length);
+            BFloat16HeadKernels.Widen(bits, destination, values.Length, add: true);
+        }
+        for (var i = 0; i < values.Length; i++)
+        {
+            Assert.True(BFloat16Bits.Round(values[i]) == narrowed[i], $"element {i}: {narrowed[i]:X4} against {BFloat16Bits.Round(values[i]):X4}");
+            var expected = i + BitConverter.Int32BitsToSingle(narrowed[i] << 16);
+            Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(widened[i]));
+        }
     }
 
     private static float* Align(float* at) => (float*)(((nint)at + 31) & ~(nint)31);
