@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace QwenTune.Models;
 
@@ -26,5 +27,15 @@ internal static class BFloat16Bits
         var rounded = Vector.ShiftRightLogical(bits + new Vector<uint>(0x7FFF) + (Vector.ShiftRightLogical(bits, 16) & Vector<uint>.One), 16);
         var isNaN = Vector.GreaterThan(bits & new Vector<uint>(0x7FFFFFFF), new Vector<uint>(0x7F800000));
         return Vector.ConditionalSelect(isNaN, new Vector<uint>(0x7FC0), rounded);
+    }
+
+    /// <summary>As <see cref="Round(Vector{float})"/> on sixteen lanes (the loss head's AVX-512 passes).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<uint> Round(Vector512<float> values)
+    {
+        var bits = values.AsUInt32();
+        var rounded = Vector512.ShiftRightLogical(bits + Vector512.Create(0x7FFFu) + (Vector512.ShiftRightLogical(bits, 16) & Vector512<uint>.One), 16);
+        var isNaN = Vector512.GreaterThan(bits & Vector512.Create(0x7FFFFFFFu), Vector512.Create(0x7F800000u));
+        return Vector512.ConditionalSelect(isNaN, Vector512.Create(0x7FC0u), rounded);
     }
 }

@@ -19,11 +19,14 @@ public static class BFloat16Products
     /// <summary>Environment override: "float32" forces the widened path, "native" forbids it.</summary>
     public const string EnvironmentVariable = "QWENTUNE_BF16_PRODUCTS";
 
+    /// <summary>The value of <see cref="EnvironmentVariable"/> when the process started.</summary>
+    private static readonly string? Override = Environment.GetEnvironmentVariable(EnvironmentVariable);
+
     /// <summary>Whether this CPU has AVX512-BF16 or AMX (libtorch then has a native bf16 GEMM).</summary>
     public static bool CpuHasFastBFloat16 { get; } = DetectFastBFloat16();
 
     /// <summary>Whether CPU bf16 products widen to float32 in this process (tests may switch it).</summary>
-    public static bool WidenOnCpu { get; set; } = Environment.GetEnvironmentVariable(EnvironmentVariable) switch
+    public static bool WidenOnCpu { get; set; } = Override switch
     {
         "float32" => true,
         "native" => false,
@@ -53,10 +56,9 @@ public static class BFloat16Products
     /// at most <see cref="WidenedWeightElements"/> elements (unless <see cref="EnvironmentVariable"/> says "native").
     /// </summary>
     public static bool WidensLinear(Tensor x, Tensor weight) =>
-        Widens(x) || (x.dtype == ScalarType.BFloat16 && x.device_type == TorchSharp.DeviceType.CPU && !NativeForced
+        Widens(x) || (x.dtype == ScalarType.BFloat16 && x.device_type == TorchSharp.DeviceType.CPU && Override != "native"
                       && weight.numel() <= WidenedWeightElements);
 
-    private static readonly bool NativeForced = Environment.GetEnvironmentVariable(EnvironmentVariable) == "native";
 
     /// <summary>x (..., in) @ weight (out, in)^T, differentiable in both, in x's dtype.</summary>
     public static Tensor Linear(Tensor x, Tensor weight) =>

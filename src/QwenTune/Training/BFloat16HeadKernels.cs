@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using QwenTune.Models;
 
 namespace QwenTune.Training;
 
@@ -116,7 +117,7 @@ internal static unsafe class BFloat16HeadKernels
         {
             var local = targets[t] - start;
             if (local >= 0 && local < length)
-                gradient[local * tokens + t] = Models.BFloat16Bits.Round((kept[local * keptStride + t] * factor[t] - 1f) * scale);
+                gradient[local * tokens + t] = BFloat16Bits.Round((kept[local * keptStride + t] * factor[t] - 1f) * scale);
         }
     }
 
@@ -140,7 +141,7 @@ internal static unsafe class BFloat16HeadKernels
         for (; i + Lanes <= count; i += Lanes)
             Avx.Store(destination + i, Narrow(Avx512F.LoadVector512(source + i)));
         for (; i < count; i++)
-            destination[i] = Models.BFloat16Bits.Round(source[i]);
+            destination[i] = BFloat16Bits.Round(source[i]);
     }
 
     /// <summary>The lanes of the last, partial vector of <paramref name="tokens"/> (all clear when there is none).</summary>
@@ -155,30 +156,24 @@ internal static unsafe class BFloat16HeadKernels
     private static Vector512<float> Widen(ushort* at) =>
         Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512UInt32(Avx.LoadVector256(at)), 16).AsSingle();
 
-    /// <summary>Sixteen float32 values rounded to bf16 as <see cref="Models.BFloat16Bits"/> rounds them (NaN to 0x7FC0).</summary>
+    /// <summary>Sixteen float32 values rounded to bf16 (<see cref="BFloat16Bits"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<ushort> Narrow(Vector512<float> values)
-    {
-        var bits = values.AsUInt32();
-        var rounded = Avx512F.ShiftRightLogical(bits + Vector512.Create(0x7FFFu) + (Avx512F.ShiftRightLogical(bits, 16) & Vector512<uint>.One), 16);
-        var isNaN = Vector512.GreaterThan(bits & Vector512.Create(0x7FFFFFFFu), Vector512.Create(0x7F800000u));
-        return Avx512F.ConvertToVector256UInt16(Vector512.ConditionalSelect(isNaN, Vector512.Create(0x7FC0u), rounded));
-    }
+    private static Vector256<ushort> Narrow(Vector512<float> values) => Avx512F.ConvertToVector256UInt16(BFloat16Bits.Round(values));
 
     /// <summary><see cref="HeadKernels.ExpNonPositive"/> on sixteen lanes, operation for operation.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> ExpNonPositive(Vector512<float> x)
     {
-        x = Avx512F.Max(x, Vector512.Create(-87.33654f));
-        var shifter = Vector512.Create(12_583_039f);                                // 1.5 x 2^23 + 127
-        var shifted = Avx512F.FusedMultiplyAdd(x, Vector512.Create(1.44269504088896341f), shifter);
+        x = Avx512F.Max(x, Vector512.Create(HeadKernels.ExpPolynomial.Lowest));
+        var shifter = Vector512.Create(HeadKernels.ExpPolynomial.Shifter);
+        var shifted = Avx512F.FusedMultiplyAdd(x, Vector512.Create(HeadKernels.ExpPolynomial.Log2E), shifter);
         var n = shifted - shifter;                                                    // round(x / ln 2)
-        var r = Avx512F.FusedMultiplyAddNegated(n, Vector512.Create(0.693359375f), x);
-        r = Avx512F.FusedMultiplyAddNegated(n, Vector512.Create(-2.12194440e-4f), r);
+        var r = Avx512F.FusedMultiplyAddNegated(n, Vector512.Create(HeadKernels.ExpPolynomial.Ln2High), x);
+        r = Avx512F.FusedMultiplyAddNegated(n, Vector512.Create(HeadKernels.ExpPolynomial.Ln2Low), r);
         var r2 = r * r;
-        var low = Avx512F.FusedMultiplyAdd(Vector512.Create(1.6666665459e-1f), r, Vector512.Create(5.0000001201e-1f));
-        var middle = Avx512F.FusedMultiplyAdd(Vector512.Create(8.3334519073e-3f), r, Vector512.Create(4.1665795894e-2f));
-        var high = Avx512F.FusedMultiplyAdd(Vector512.Create(1.9875691500e-4f), r, Vector512.Create(1.3981999507e-3f));
+        var low = Avx512F.FusedMultiplyAdd(Vector512.Create(HeadKernels.ExpPolynomial.C3), r, Vector512.Create(HeadKernels.ExpPolynomial.C2));
+        var middle = Avx512F.FusedMultiplyAdd(Vector512.Create(HeadKernels.ExpPolynomial.C5), r, Vector512.Create(HeadKernels.ExpPolynomial.C4));
+        var high = Avx512F.FusedMultiplyAdd(Vector512.Create(HeadKernels.ExpPolynomial.C7), r, Vector512.Create(HeadKernels.ExpPolynomial.C6));
         var p = Avx512F.FusedMultiplyAdd(high, r2 * r2, Avx512F.FusedMultiplyAdd(middle, r2, low));
         p = Avx512F.FusedMultiplyAdd(p, r2, r + Vector512<float>.One);
         return p * Avx512F.ShiftLeftLogical(shifted.AsInt32(), 23).AsSingle();        // times 2^n

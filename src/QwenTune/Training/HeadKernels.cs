@@ -339,7 +339,7 @@ internal static unsafe class HeadKernels
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<float> Exp(Vector256<float> x)
     {
-        var lowest = Vector256.Create(-87.33654f);
+        var lowest = Vector256.Create(ExpPolynomial.Lowest);
         var underflows = Avx.CompareLessThan(x, lowest);
         return Avx.AndNot(underflows, ExpInRange(Avx.Min(Avx.Max(x, lowest), Vector256.Create(88.37626f))));
     }
@@ -350,21 +350,41 @@ internal static unsafe class HeadKernels
     /// x * 0 to their sums to keep a NaN).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<float> ExpNonPositive(Vector256<float> x) => ExpInRange(Avx.Max(x, Vector256.Create(-87.33654f)));
+    internal static Vector256<float> ExpNonPositive(Vector256<float> x) => ExpInRange(Avx.Max(x, Vector256.Create(ExpPolynomial.Lowest)));
+
+    /// <summary>
+    /// The constants of <see cref="ExpInRange"/>, shared with the AVX-512 passes (<see cref="BFloat16HeadKernels"/>),
+    /// which must compute every lane's exp with the same bits.
+    /// </summary>
+    internal static class ExpPolynomial
+    {
+        /// <summary>ln of the smallest normal float: below it, <see cref="Exp"/> gives 0.</summary>
+        public const float Lowest = -87.33654f;
+        public const float Shifter = 12_583_039f;                 // 1.5 x 2^23 + 127
+        public const float Log2E = 1.44269504088896341f;
+        public const float Ln2High = 0.693359375f;                // ln 2 in two parts
+        public const float Ln2Low = -2.12194440e-4f;
+        public const float C2 = 5.0000001201e-1f;                 // coefficients of r^2 .. r^7
+        public const float C3 = 1.6666665459e-1f;
+        public const float C4 = 4.1665795894e-2f;
+        public const float C5 = 8.3334519073e-3f;
+        public const float C6 = 1.3981999507e-3f;
+        public const float C7 = 1.9875691500e-4f;
+    }
 
     /// <summary>The polynomial and scaling of <see cref="Exp"/>, for x already within [ln of the smallest normal, ln of the largest float].</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> ExpInRange(Vector256<float> x)
     {
-        var shifter = Vector256.Create(12_583_039f);                                // 1.5 x 2^23 + 127
-        var shifted = Fma.MultiplyAdd(x, Vector256.Create(1.44269504088896341f), shifter);
+        var shifter = Vector256.Create(ExpPolynomial.Shifter);
+        var shifted = Fma.MultiplyAdd(x, Vector256.Create(ExpPolynomial.Log2E), shifter);
         var n = shifted - shifter;                                                    // round(x / ln 2)
-        var r = Fma.MultiplyAddNegated(n, Vector256.Create(0.693359375f), x);
-        r = Fma.MultiplyAddNegated(n, Vector256.Create(-2.12194440e-4f), r);
+        var r = Fma.MultiplyAddNegated(n, Vector256.Create(ExpPolynomial.Ln2High), x);
+        r = Fma.MultiplyAddNegated(n, Vector256.Create(ExpPolynomial.Ln2Low), r);
         var r2 = r * r;
-        var low = Fma.MultiplyAdd(Vector256.Create(1.6666665459e-1f), r, Vector256.Create(5.0000001201e-1f));
-        var middle = Fma.MultiplyAdd(Vector256.Create(8.3334519073e-3f), r, Vector256.Create(4.1665795894e-2f));
-        var high = Fma.MultiplyAdd(Vector256.Create(1.9875691500e-4f), r, Vector256.Create(1.3981999507e-3f));
+        var low = Fma.MultiplyAdd(Vector256.Create(ExpPolynomial.C3), r, Vector256.Create(ExpPolynomial.C2));
+        var middle = Fma.MultiplyAdd(Vector256.Create(ExpPolynomial.C5), r, Vector256.Create(ExpPolynomial.C4));
+        var high = Fma.MultiplyAdd(Vector256.Create(ExpPolynomial.C7), r, Vector256.Create(ExpPolynomial.C6));
         var p = Fma.MultiplyAdd(high, r2 * r2, Fma.MultiplyAdd(middle, r2, low));
         p = Fma.MultiplyAdd(p, r2, r + Vector256<float>.One);
         return p * Avx2.ShiftLeftLogical(shifted.AsInt32(), 23).AsSingle();        // times 2^n

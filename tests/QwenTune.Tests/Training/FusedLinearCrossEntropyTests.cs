@@ -66,8 +66,7 @@ public sealed class FusedLinearCrossEntropyTests
     [InlineData(ScalarType.BFloat16, 1e-2, 1e-4, 16, false)]
     public void Threaded_head_gives_the_block_paths_loss_and_gradients(ScalarType dtype, double rtol, double atol, int tileTokens, bool widen)
     {
-        Skip.IfNot(HeadKernels.Supported && MklGemm.Available, "no AVX2 + FMA or no MKL in libtorch: the threaded head never runs");
-        Skip.If(!widen && !MklGemm.OpenMpAvailable, "libtorch's OpenMP is not found: bf16 on its own products takes the block path");
+        SkipUnlessThreadedHeadRuns(dtype, widen);
         var generator = new Generator(31);
         var x = randn([37, 24], generator: generator).to(dtype);
         var w = randn([3001, 24], generator: generator).to(dtype);
@@ -167,8 +166,7 @@ public sealed class FusedLinearCrossEntropyTests
     [InlineData(ScalarType.BFloat16, 16, false)]
     public void Threaded_head_kept_and_recomputed_logits_give_the_same_gradients(ScalarType dtype, int tileTokens, bool widen)
     {
-        Skip.IfNot(HeadKernels.Supported && MklGemm.Available, "no AVX2 + FMA or no MKL in libtorch: the threaded head never runs");
-        Skip.If(dtype == ScalarType.BFloat16 && !widen && !MklGemm.OpenMpAvailable, "libtorch's OpenMP is not found: bf16 on its own products takes the block path");
+        SkipUnlessThreadedHeadRuns(dtype, widen);
         var generator = new Generator(5);
         var x = randn([40, 16], generator: generator).to(dtype);
         var w = randn([5000, 16], generator: generator).to(dtype);
@@ -232,8 +230,7 @@ public sealed class FusedLinearCrossEntropyTests
     [InlineData(ScalarType.BFloat16, false)]
     public void Threaded_head_gives_the_same_bits_while_another_call_holds_the_arena(ScalarType dtype, bool widen)
     {
-        Skip.IfNot(HeadKernels.Supported && MklGemm.Available, "no AVX2 + FMA or no MKL in libtorch: the threaded head never runs");
-        Skip.If(dtype == ScalarType.BFloat16 && !widen && !MklGemm.OpenMpAvailable, "libtorch's OpenMP is not found: bf16 on its own products takes the block path");
+        SkipUnlessThreadedHeadRuns(dtype, widen);
         var generator = new Generator(13);
         var x = randn([40, 16], generator: generator).to(dtype);
         var w = randn([3000, 16], generator: generator).to(dtype);
@@ -253,6 +250,13 @@ public sealed class FusedLinearCrossEntropyTests
         Assert.Equal(aloneLoss, beside.Loss);
         Assert.True(aloneX.eq(beside.GradX).all().item<bool>(), "input gradient differs");
         Assert.True(aloneW.eq(beside.GradW).all().item<bool>(), "weight gradient differs");
+    }
+
+    /// <summary>Skips where the threaded head never runs: no AVX2 + FMA or MKL, or, for bf16 on libtorch's own products, no OpenMP found.</summary>
+    private static void SkipUnlessThreadedHeadRuns(ScalarType dtype, bool widen)
+    {
+        Skip.IfNot(HeadKernels.Supported && MklGemm.Available, "no AVX2 + FMA or no MKL in libtorch: the threaded head never runs");
+        Skip.If(dtype == ScalarType.BFloat16 && !widen && !MklGemm.OpenMpAvailable, "libtorch's OpenMP is not found: bf16 on its own products takes the block path");
     }
 
     /// <summary>The CPU kernels against libtorch's ops on the same blocks (both vocabulary-major), float32 and bf16.</summary>
