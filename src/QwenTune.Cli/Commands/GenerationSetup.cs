@@ -14,7 +14,7 @@ internal sealed record GenerationSetup(LoadedModel Loaded, GenerationConfig Conf
 
     public static readonly string[] Flags =
     [
-        .. ModelLoading.Flags, "q_lora", "seed", "max_new_tokens", "do_sample", "temperature", "top_k", "top_p", "min_p",
+        .. ModelLoading.Flags, "q_lora", "seed", "max_new_tokens", "min_new_tokens", "do_sample", "temperature", "top_k", "top_p", "min_p",
         "repetition_penalty", "enable_thinking",
     ];
 

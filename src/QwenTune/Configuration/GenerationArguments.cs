@@ -10,6 +10,9 @@ public sealed record GenerationArguments
     [Option("max_new_tokens", "Most tokens generated per reply (default: generation_config.json's, else 512).")]
     public int? MaxNewTokens { get; init; }
 
+    [Option("min_new_tokens", "No end of reply before this many tokens: the eos ids are barred until then (default: generation_config.json's, else 0).")]
+    public int? MinNewTokens { get; init; }
+
     [Option("do_sample", "Sample from the processed distribution; False: greedy (default: generation_config.json's, else False).")]
     public bool? DoSample { get; init; }
 

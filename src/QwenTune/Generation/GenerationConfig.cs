@@ -30,6 +30,9 @@ public sealed record GenerationConfig
     /// <summary>Hugging Face's default max_length of 20 counts the prompt too; a chat reply needs more.</summary>
     public int MaxNewTokens { get; init; } = 512;
 
+    /// <summary>The eos ids are barred until a reply has this many tokens (HF's MinNewTokensLengthLogitsProcessor); 0 bars nothing.</summary>
+    public int MinNewTokens { get; init; }
+
     /// <summary>Generation stops at any of these (generation_config.json's eos_token_id, an int or a list).</summary>
     public IReadOnlyList<int> EosTokenIds { get; init; } = [];
 
@@ -55,6 +58,7 @@ public sealed record GenerationConfig
             MinP = Read(root, path, "min_p", JsonValueKind.Number, e => e.GetDouble()),
             RepetitionPenalty = Read(root, path, "repetition_penalty", JsonValueKind.Number, e => e.GetDouble()) ?? defaults.RepetitionPenalty,
             MaxNewTokens = Read(root, path, "max_new_tokens", JsonValueKind.Number, e => e.GetInt32()) ?? defaults.MaxNewTokens,
+            MinNewTokens = Read(root, path, "min_new_tokens", JsonValueKind.Number, e => e.GetInt32()) ?? defaults.MinNewTokens,
             EosTokenIds = ReadIds(root, path, "eos_token_id"),
             PadTokenId = Read(root, path, "pad_token_id", JsonValueKind.Number, e => e.GetInt32()),
         };
@@ -74,6 +78,7 @@ public sealed record GenerationConfig
             MinP = flags.MinP ?? MinP,
             RepetitionPenalty = flags.RepetitionPenalty ?? RepetitionPenalty,
             MaxNewTokens = flags.MaxNewTokens ?? MaxNewTokens,
+            MinNewTokens = flags.MinNewTokens ?? MinNewTokens,
         };
         config.Validate("the command line");
         return config;
@@ -84,6 +89,8 @@ public sealed record GenerationConfig
     {
         if (MaxNewTokens <= 0)
             throw new QwenTuneException($"{origin}: max_new_tokens must be positive, got {MaxNewTokens}.");
+        if (MinNewTokens < 0)
+            throw new QwenTuneException($"{origin}: min_new_tokens must be 0 or positive, got {MinNewTokens}.");
         if (RepetitionPenalty <= 0)
             throw new QwenTuneException($"{origin}: repetition_penalty must be positive, got {RepetitionPenalty}.");
         if (!DoSample)

@@ -5,17 +5,21 @@ namespace QwenTune.Generation;
 /// <summary>
 /// Hugging Face's logits processors and warpers (generation/logits_process.py), expression by expression, on float32
 /// scores (B, V). Removed tokens get -inf, as HF's filter_value. <see cref="Apply"/> chains them in
-/// GenerationMixin._get_logits_processor's order: repetition penalty, then (sampling only) temperature, top-k,
-/// top-p, min-p.
+/// GenerationMixin._get_logits_processor's order: repetition penalty, min new tokens, then (sampling only)
+/// temperature, top-k, top-p, min-p.
 /// </summary>
 public static class LogitsProcessors
 {
     /// <param name="previous">(B, L) ids already in each sequence; a token repeated in a row is penalised once.</param>
-    public static Tensor Apply(Tensor scores, Tensor? previous, GenerationConfig config)
+    /// <param name="newTokens">Tokens each sequence has generated so far (rows step together).</param>
+    /// <param name="eosTokenIds">Ids that end a reply, barred while <paramref name="newTokens"/> is short of min_new_tokens.</param>
+    public static Tensor Apply(Tensor scores, Tensor? previous, GenerationConfig config, int newTokens = 0, IReadOnlyCollection<int>? eosTokenIds = null)
     {
         using var scope = NewDisposeScope();
         if (config.RepetitionPenalty != 1.0 && previous is not null)
             scores = RepetitionPenalty(scores, previous, config.RepetitionPenalty);
+        if (newTokens < config.MinNewTokens && eosTokenIds is { Count: > 0 })
+            scores = BarTokens(scores, eosTokenIds);
         if (config.DoSample)
         {
             if (config.Temperature != 1.0)
@@ -37,6 +41,14 @@ public static class LogitsProcessors
         var seen = scores.gather(1, previous);                                          // (B, L)
         seen = where(seen < 0, seen * penalty, seen / penalty);
         return scores.scatter(1, previous, seen).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>MinNewTokensLengthLogitsProcessor's effect while the reply is short: the given ids get -inf.</summary>
+    public static Tensor BarTokens(Tensor scores, IReadOnlyCollection<int> ids)
+    {
+        using var scope = NewDisposeScope();
+        var columns = tensor(ids.Select(id => (long)id).ToArray(), device: scores.device);
+        return scores.index_fill(1, columns, double.NegativeInfinity).MoveToOuterDisposeScope();
     }
 
     public static Tensor Temperature(Tensor scores, double temperature) => scores / temperature;

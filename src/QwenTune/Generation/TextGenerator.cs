@@ -73,7 +73,7 @@ public sealed class TextGenerator
             using var stepScope = NewDisposeScope();
             var hidden = _model.Model.ForwardCached(inputIds, positions, mask, cache);             // (B, T, C)
             var logits = _model.Logits(hidden.narrow(1, hidden.shape[1] - 1, 1)).squeeze(1);        // (B, V)
-            var next = selector.Select(logits, PreviousTokens(prompts, generated, selector.Config, device));
+            var next = selector.Select(logits, PreviousTokens(prompts, generated, selector.Config, device), steps, _eosTokenIds);
             var nextIds = next.cpu().data<long>().ToArray();
             if (steps == 0)
                 prefillSeconds = clock.Elapsed.TotalSeconds;

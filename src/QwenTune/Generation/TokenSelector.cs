@@ -15,11 +15,13 @@ public sealed class TokenSelector(GenerationConfig config, long seed, Device dev
 
     /// <param name="logits">(B, V) last-position logits, any dtype.</param>
     /// <param name="previous">(B, L) ids already in each sequence (for the repetition penalty), or null.</param>
+    /// <param name="newTokens">Tokens generated so far in each sequence, for min_new_tokens.</param>
+    /// <param name="eosTokenIds">The ids that end a reply, barred before min_new_tokens.</param>
     /// <returns>(B) int64 token ids.</returns>
-    public Tensor Select(Tensor logits, Tensor? previous)
+    public Tensor Select(Tensor logits, Tensor? previous, int newTokens = 0, IReadOnlyCollection<int>? eosTokenIds = null)
     {
         using var scope = NewDisposeScope();
-        var scores = LogitsProcessors.Apply(logits.to(ScalarType.Float32), previous, config);
+        var scores = LogitsProcessors.Apply(logits.to(ScalarType.Float32), previous, config, newTokens, eosTokenIds);
         var next = config.DoSample
             ? multinomial(scores.softmax(-1), 1, generator: _random).squeeze(1)
             : scores.argmax(-1);

@@ -34,9 +34,10 @@ public sealed class ChatCommandTests(MemorisedChatModel memorised) : IClassFixtu
     [Fact]
     public async Task Ctrl_c_stops_the_reply_but_not_the_session()
     {
-        // Hot sampling with no length limit in sight: the reply runs until interrupted.
+        // Hot sampling with no end in sight (eos barred, no length limit): the reply runs until interrupted, however
+        // late the signal comes on a loaded machine.
         using var process = Process.Start(CliProcess.StartInfo(["chat", "--model_name_or_path", memorised.ModelDir, "--do_sample", "True",
-            "--temperature", "3", "--top_k", "0", "--top_p", "1", "--max_new_tokens", "1000000", "--device", "cpu"]))!;
+            "--temperature", "3", "--top_k", "0", "--top_p", "1", "--max_new_tokens", "1000000", "--min_new_tokens", "1000000", "--device", "cpu"]))!;
         var stderr = process.StandardError.ReadToEndAsync();
         process.StandardInput.WriteLine("Tell me everything.");
         process.StandardInput.Flush();

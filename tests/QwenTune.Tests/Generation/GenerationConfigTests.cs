@@ -27,8 +27,9 @@ public sealed class GenerationConfigTests
         var config = GenerationConfig.FromDirectory(folder.Path);
         Assert.False(config.DoSample);
         Assert.Equal((1.0, 50, 1.0, 1.0), (config.Temperature, config.TopK, config.TopP, config.RepetitionPenalty));
-        var flagged = config.With(new GenerationArguments { DoSample = true, TopK = 5, MinP = 0.05 });
-        Assert.Equal((true, 5, 0.05, 1.0), (flagged.DoSample, flagged.TopK, flagged.MinP, flagged.Temperature));
+        Assert.Equal(0, config.MinNewTokens);
+        var flagged = config.With(new GenerationArguments { DoSample = true, TopK = 5, MinP = 0.05, MinNewTokens = 7 });
+        Assert.Equal((true, 5, 0.05, 1.0, 7), (flagged.DoSample, flagged.TopK, flagged.MinP, flagged.Temperature, flagged.MinNewTokens));
     }
 
     [Theory]
@@ -36,6 +37,7 @@ public sealed class GenerationConfigTests
     [InlineData("{\"eos_token_id\": [1, \"x\"]}", "\"eos_token_id\" must be a token id or a list of token ids")]
     [InlineData("{\"do_sample\": true, \"top_p\": 1.5}", "top_p must be in (0, 1]")]
     [InlineData("{\"do_sample\": 1}", "\"do_sample\" must be true or false")]
+    [InlineData("{\"min_new_tokens\": -1}", "min_new_tokens must be 0 or positive")]
     public void Bad_fields_name_file_and_field(string json, string message)
     {
         using var folder = new TempFolder();

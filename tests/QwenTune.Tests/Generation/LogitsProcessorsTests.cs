@@ -81,6 +81,23 @@ public sealed class LogitsProcessorsTests
     }
 
     [Fact]
+    public void Min_new_tokens_bars_the_eos_ids_until_the_reply_is_long_enough()
+    {
+        var config = new GenerationConfig { MinNewTokens = 2 };
+        var inf = float.NegativeInfinity;
+        int[] eos = [3, 0];
+        Assert.Equal([inf, 2f, 3f, inf, -1f], Values(LogitsProcessors.Apply(Scores(Logits), null, config, newTokens: 1, eos)));
+        Assert.Equal(Logits, Values(LogitsProcessors.Apply(Scores(Logits), null, config, newTokens: 2, eos)));
+        // Greedy picks the best token that does not end the reply; sampling never draws a barred one.
+        var selector = new TokenSelector(config, seed: 0, CPU);
+        Assert.Equal(2L, selector.Select(Scores(Logits), null, newTokens: 0, eos).item<long>());
+        var sampler = new TokenSelector(config with { DoSample = true, TopK = 0 }, seed: 1, CPU);
+        var picks = sampler.Select(Scores(Logits).expand(2000, Logits.Length), null, newTokens: 0, eos).data<long>().ToArray();
+        Assert.DoesNotContain(3L, picks);
+        Assert.DoesNotContain(0L, picks);
+    }
+
+    [Fact]
     public void Samples_follow_the_tempered_distribution()
     {
         const int draws = 20000;

@@ -62,6 +62,22 @@ public sealed class TextGeneratorTests
     }
 
     [Fact]
+    public void Min_new_tokens_carries_a_reply_past_its_eos()
+    {
+        var model = TinyModels.Create(TinyModels.Qwen2() with { InitializerRange = 0.5 });
+        int[] prompt = [5, 17, 42];
+        var alone = ReferenceGreedy(model, prompt, 12);
+        var stopAt = Enumerable.Range(3, 9).First(i => !alone.Take(i).Contains(alone[i]));
+        var eos = alone[stopAt];
+        var selector = new TokenSelector(new GenerationConfig { MaxNewTokens = 12, MinNewTokens = stopAt + 2 }, seed: 0, CPU);
+        var reply = new TextGenerator(model, [eos], padTokenId: 0).Generate([prompt], selector).Sequences[0];
+        // The same tokens up to where eos would have ended it, then another token in its place.
+        Assert.True(reply.Tokens.Count >= stopAt + 2, $"{reply.Tokens.Count} tokens");
+        Assert.Equal(alone.Take(stopAt), reply.Tokens.Take(stopAt));
+        Assert.DoesNotContain(eos, reply.Tokens.Take(stopAt + 2));
+    }
+
+    [Fact]
     public void Sampling_with_a_seed_is_reproducible_and_the_seed_matters()
     {
         var model = TinyModels.Create(TinyModels.Qwen3() with { InitializerRange = 0.2 });
