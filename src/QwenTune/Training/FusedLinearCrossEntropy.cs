@@ -68,16 +68,19 @@ public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<Fuse
         var runningSum = zeros(rows, ScalarType.Float32, x.device);
         var targetLogit = zeros(rows, ScalarType.Float32, x.device);
         var blocks = Blocks(rows, weight.shape[0]).ToList();
-        var keepCount = needsBackward ? Math.Min(blocks.Count, (int)(KeptLogitsBytes.Value / Math.Max(1, blocks[0].Length * rows * 4))) : 0;
+        // libtorch's bf16 products write bf16 logits: the passes read them as they are, and bf16 blocks are kept.
+        var blockType = kernels && product.NativeBFloat16 ? ScalarType.BFloat16 : ScalarType.Float32;
+        var blockBytes = blockType == ScalarType.BFloat16 ? 2 : 4;
+        var keepCount = needsBackward ? Math.Min(blocks.Count, (int)(KeptLogitsBytes.Value / Math.Max(1, blocks[0].Length * rows * blockBytes))) : 0;
         var holder = new object();
-        var arena = kernels ? LeaseArena(blocks, keepCount, rows, holder) : null;
+        var arena = kernels ? LeaseArena(blocks, keepCount, rows, holder, blockType) : null;
         var kept = new List<Tensor>();
         foreach (var (index, (start, length)) in blocks.Index())
         {
             using var blockScope = NewDisposeScope();
             var keep = index < keepCount;
             var into = arena is null ? null : BlockStorage(arena, blocks[0].Length * rows, keep ? index : keepCount, length, rows);   // the block scope's
-            var logits = product.Logits(start, length, round: !kernels, into);                 // (Vb, N) float32
+            var logits = product.Logits(start, length, round: !kernels, into);                 // (Vb, N) float32, or bf16 into a bf16 arena
             if (kernels)
                 ReduceOnCpu(logits, start, contiguousTargets, product.RoundsToBFloat16, runningMax, runningSum, targetLogit);
             else
@@ -127,7 +130,7 @@ public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<Fuse
         var kernels = UsesKernels(x, weight, targets);
         var contiguousTargets = kernels ? targets.contiguous() : targets;
         var gradX = zeros(x.shape, ScalarType.Float32, x.device);
-        var gradW = weight.requires_grad ? zeros_like(weight) : null;
+        var gradW = weight.requires_grad ? empty_like(weight) : null;   // every block's rows are written whole
         var blocks = Blocks(x.shape[0], weight.shape[0]).ToList();
         // The forward's arena is this call's until the end of backward: recomputed blocks go to its scratch block.
         var arena = held.Arena;
@@ -183,14 +186,28 @@ public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<Fuse
         runningMax.copy_(newMax);
     }
 
-    private static unsafe void ReduceOnCpu(Tensor logits, long start, Tensor targets, bool round, Tensor runningMax, Tensor runningSum, Tensor targetLogit) =>
-        HeadKernels.Reduce((float*)TensorMemory.DataPointer(logits), (int)logits.shape[0], (int)logits.shape[1], start,
-            (long*)TensorMemory.DataPointer(targets), round, (float*)TensorMemory.DataPointer(runningMax),
-            (float*)TensorMemory.DataPointer(runningSum), (float*)TensorMemory.DataPointer(targetLogit));
+    private static unsafe void ReduceOnCpu(Tensor logits, long start, Tensor targets, bool round, Tensor runningMax, Tensor runningSum, Tensor targetLogit)
+    {
+        var (length, rows) = ((int)logits.shape[0], (int)logits.shape[1]);
+        var targetAt = (long*)TensorMemory.DataPointer(targets);
+        float* max = (float*)TensorMemory.DataPointer(runningMax), sum = (float*)TensorMemory.DataPointer(runningSum),
+            target = (float*)TensorMemory.DataPointer(targetLogit);
+        if (logits.dtype == ScalarType.BFloat16)
+            HeadKernels.Reduce((ushort*)TensorMemory.DataPointer(logits), length, rows, start, targetAt, max, sum, target);
+        else
+            HeadKernels.Reduce((float*)TensorMemory.DataPointer(logits), length, rows, start, targetAt, round, max, sum, target);
+    }
 
-    private static unsafe void SoftmaxGradientOnCpu(Tensor logits, long start, Tensor targets, Tensor logSumExp, bool round, float scale) =>
-        HeadKernels.SoftmaxGradient((float*)TensorMemory.DataPointer(logits), (int)logits.shape[0], (int)logits.shape[1], start,
-            (long*)TensorMemory.DataPointer(targets), (float*)TensorMemory.DataPointer(logSumExp), round, scale);
+    private static unsafe void SoftmaxGradientOnCpu(Tensor logits, long start, Tensor targets, Tensor logSumExp, bool round, float scale)
+    {
+        var (length, rows) = ((int)logits.shape[0], (int)logits.shape[1]);
+        var targetAt = (long*)TensorMemory.DataPointer(targets);
+        var lse = (float*)TensorMemory.DataPointer(logSumExp);
+        if (logits.dtype == ScalarType.BFloat16)
+            HeadKernels.SoftmaxGradient((ushort*)TensorMemory.DataPointer(logits), length, rows, start, targetAt, lse, scale);
+        else
+            HeadKernels.SoftmaxGradient((float*)TensorMemory.DataPointer(logits), length, rows, start, targetAt, lse, round, scale);
+    }
 
     /// <summary>probabilities[target - start, row] -= 1 for the rows whose target falls in [start, start + length).</summary>
     private static void SubtractOneHot(Tensor probabilities, Tensor targets, long start, long length)
@@ -211,10 +228,10 @@ public sealed class FusedLinearCrossEntropy : autograd.SingleTensorFunction<Fuse
     /// The arena for this call's blocks, held until its backward: the kept ones, then one scratch block for those that
     /// are not. Null when another call holds it.
     /// </summary>
-    private static Tensor? LeaseArena(List<(long Start, long Length)> blocks, int keepCount, long rows, object holder)
+    private static Tensor? LeaseArena(List<(long Start, long Length)> blocks, int keepCount, long rows, object holder, ScalarType dtype)
     {
         var slots = keepCount + (keepCount < blocks.Count ? 1 : 0);
-        return LogitsArena.Lease(slots * blocks[0].Length * rows, holder);
+        return LogitsArena.Lease(slots * blocks[0].Length * rows, holder, dtype);
     }
 
     /// <summary>Slot <paramref name="slot"/> (of <paramref name="slotElements"/> each) of the arena as a (length, rows) view.</summary>

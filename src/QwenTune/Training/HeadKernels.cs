@@ -33,7 +33,16 @@ internal static unsafe class HeadKernels
     /// the threads' partials are then merged in order.
     /// </summary>
     public static void Reduce(float* logits, int length, int tokens, long start, long* targets, bool roundToBFloat16,
-        float* runningMax, float* runningSum, float* targetLogit)
+        float* runningMax, float* runningSum, float* targetLogit) =>
+        Reduce(new Float32LogitsBlock(logits, roundToBFloat16), length, tokens, start, targets, runningMax, runningSum, targetLogit);
+
+    /// <summary>As <see cref="Reduce(float*, int, int, long, long*, bool, float*, float*, float*)"/> over a bf16 block (libtorch's bf16 products).</summary>
+    public static void Reduce(ushort* logits, int length, int tokens, long start, long* targets,
+        float* runningMax, float* runningSum, float* targetLogit) =>
+        Reduce(new BFloat16LogitsBlock(logits), length, tokens, start, targets, runningMax, runningSum, targetLogit);
+
+    private static void Reduce<TBlock>(TBlock logits, int length, int tokens, long start, long* targets,
+        float* runningMax, float* runningSum, float* targetLogit) where TBlock : struct, ILogitsBlock
     {
         var parts = Parts(length, 1);
         var partialMax = new float[parts * tokens];
@@ -43,7 +52,7 @@ internal static unsafe class HeadKernels
         {
             fixed (float* max = &partialMax[part * tokens])
             fixed (float* sum = &partialSum[part * tokens])
-                ReduceRows(logits + (long)first * tokens, count, tokens, roundToBFloat16, max, sum);
+                ReduceRows(logits, (long)first * tokens, count, tokens, max, sum);
         });
         fixed (float* max = partialMax)
         fixed (float* sum = partialSum)
@@ -56,13 +65,17 @@ internal static unsafe class HeadKernels
     /// targetLogit[t] = the block's logit at token t's target, for each token whose target lies in the block's rows
     /// [start, start + length) (a block of length x tokens); the others are left as they are.
     /// </summary>
-    internal static void CopyTargetLogits(float* logits, int length, int tokens, long start, long* targets, float* targetLogit)
+    internal static void CopyTargetLogits(float* logits, int length, int tokens, long start, long* targets, float* targetLogit) =>
+        CopyTargetLogits(new Float32LogitsBlock(logits, false), length, tokens, start, targets, targetLogit);
+
+    private static void CopyTargetLogits<TBlock>(TBlock logits, int length, int tokens, long start, long* targets, float* targetLogit)
+        where TBlock : struct, ILogitsBlock
     {
         for (var t = 0; t < tokens; t++)
         {
             var local = targets[t] - start;
             if (local >= 0 && local < length)
-                targetLogit[t] = logits[local * tokens + t];
+                targetLogit[t] = logits.ReadOne(local * tokens + t).ToScalar();
         }
     }
 
@@ -74,47 +87,36 @@ internal static unsafe class HeadKernels
     /// tokens, the chunk's max first (rounding to bf16 on the way when asked), then the sum of exp(x - max) in a
     /// register, so the running sum is rescaled once per chunk rather than compared row by row.
     /// </summary>
+    internal static void ReduceRows(float* rows, int count, int tokens, bool roundToBFloat16, float* max, float* sum) =>
+        ReduceRows(new Float32LogitsBlock(rows, roundToBFloat16), 0, count, tokens, max, sum);
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void ReduceRows(float* rows, int count, int tokens, bool roundToBFloat16, float* max, float* sum)
+    private static void ReduceRows<TBlock>(TBlock block, long offset, int count, int tokens, float* max, float* sum) where TBlock : struct, ILogitsBlock
     {
         var vectorTokens = tokens / Lanes * Lanes;
         for (var first = 0; first < count; first += ChunkRows)
         {
-            var chunk = rows + (long)first * tokens;
+            var chunk = offset + (long)first * tokens;
             var n = Math.Min(ChunkRows, count - first);
             for (var t = 0; t < vectorTokens; t += Lanes)
             {
                 var chunkMax = Vector256.Create(float.NegativeInfinity);
                 for (var j = 0; j < n; j++)
-                {
-                    var at = chunk + (long)j * tokens + t;
-                    var x = Avx.LoadVector256(at);
-                    if (roundToBFloat16)
-                    {
-                        x = RoundToBFloat16(x);
-                        Avx.Store(at, x);
-                    }
-                    chunkMax = Avx.Max(chunkMax, x);
-                }
+                    chunkMax = Avx.Max(chunkMax, block.Read(chunk + (long)j * tokens + t));
                 var oldMax = Avx.LoadVector256(max + t);
                 var newMax = Avx.Max(oldMax, chunkMax);
-                var chunkSum = ChunkSum(chunk + t, n, tokens, newMax, Lanes);
+                var chunkSum = ChunkSum(block, chunk + t, n, tokens, newMax, Lanes);
                 Avx.Store(sum + t, Fma.MultiplyAdd(Avx.LoadVector256(sum + t), Exp(oldMax - newMax), chunkSum));
                 Avx.Store(max + t, newMax);
             }
             for (var t = vectorTokens; t < tokens; t++)
             {
-                var chunkMax = float.NegativeInfinity;
+                var chunkMax = Vector256.Create(float.NegativeInfinity);
                 for (var j = 0; j < n; j++)
-                {
-                    ref var x = ref chunk[(long)j * tokens + t];
-                    if (roundToBFloat16)
-                        x = RoundToBFloat16(Vector256.Create(x)).ToScalar();
-                    chunkMax = MathF.Max(chunkMax, x);
-                }
+                    chunkMax = Avx.Max(chunkMax, block.ReadOne(chunk + (long)j * tokens + t));
                 var oldMax = Vector256.Create(max[t]);
-                var newMax = Avx.Max(oldMax, Vector256.Create(chunkMax));
-                var chunkSum = ChunkSum(chunk + t, n, tokens, newMax, 1);
+                var newMax = Avx.Max(oldMax, chunkMax);
+                var chunkSum = ChunkSum(block, chunk + t, n, tokens, newMax, 1);
                 sum[t] = Fma.MultiplyAdd(Vector256.Create(sum[t]), Exp(oldMax - newMax), chunkSum).ToScalar();
                 max[t] = newMax.ToScalar();
             }
@@ -126,19 +128,18 @@ internal static unsafe class HeadKernels
     /// the scalar tail); x * 0 makes a NaN or infinite logit's sum NaN.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> ChunkSum(float* column, int rows, int tokens, Vector256<float> newMax, int width)
+    private static Vector256<float> ChunkSum<TBlock>(TBlock block, long column, int rows, int tokens, Vector256<float> newMax, int width)
+        where TBlock : struct, ILogitsBlock
     {
         var total = Vector256<float>.Zero;
         for (var j = 0; j < rows; j++)
         {
-            var x = Load(column + (long)j * tokens, width);
+            var at = column + (long)j * tokens;
+            var x = width == Lanes ? block.ReadAgain(at) : block.ReadOneAgain(at);
             total = Fma.MultiplyAdd(x, Vector256<float>.Zero, total + ExpNonPositive(x - newMax));
         }
         return total;
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Load(float* at, int width) => width == Lanes ? Avx.LoadVector256(at) : Vector256.Create(*at);
 
     /// <summary>
     /// For a logits block whose backward reads what forward kept: per token, the block's max m (into
@@ -260,45 +261,52 @@ internal static unsafe class HeadKernels
     /// alone (<see cref="ThreadedHead"/>, whose threads each own a share of the vocabulary).
     /// </summary>
     public static void SoftmaxGradient(float* logits, int length, int tokens, long start, long* targets, float* logSumExp,
-        bool roundToBFloat16, float scale, bool parallel = true)
+        bool roundToBFloat16, float scale, bool parallel = true) =>
+        SoftmaxGradient(new Float32LogitsBlock(logits, roundToBFloat16), length, tokens, start, targets, logSumExp, scale, parallel);
+
+    /// <summary>As the float32 overload over a bf16 block: the gradient, scaled and rounded, written over it as bf16.</summary>
+    public static void SoftmaxGradient(ushort* logits, int length, int tokens, long start, long* targets, float* logSumExp, float scale) =>
+        SoftmaxGradient(new BFloat16LogitsBlock(logits), length, tokens, start, targets, logSumExp, scale, parallel: true);
+
+    private static void SoftmaxGradient<TBlock>(TBlock logits, int length, int tokens, long start, long* targets, float* logSumExp,
+        float scale, bool parallel) where TBlock : struct, ILogitsBlock
     {
         var targetValues = new float[tokens];
         fixed (float* values = targetValues)
             CopyTargetLogits(logits, length, tokens, start, targets, values);
-        ForEachPart(length, 1, parallel ? Parts(length, 1) : 1, (_, first, count) => GradientRows(logits, first, count, tokens, logSumExp, roundToBFloat16, scale));
+        ForEachPart(length, 1, parallel ? Parts(length, 1) : 1, (_, first, count) => GradientRows(logits, first, count, tokens, logSumExp, scale));
         for (var t = 0; t < tokens; t++)
         {
             var local = targets[t] - start;
             if (local >= 0 && local < length)
-                logits[local * tokens + t] = Gradient(Vector256.Create(targetValues[t]), Vector256.Create(logSumExp[t]),
-                    Vector256<float>.One, roundToBFloat16, Vector256.Create(scale)).ToScalar();
+                logits.WriteOne(local * tokens + t, Gradient(logits, Vector256.Create(targetValues[t]), Vector256.Create(logSumExp[t]),
+                    Vector256<float>.One, Vector256.Create(scale)));
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void GradientRows(float* logits, int first, int count, int tokens, float* logSumExp, bool roundToBFloat16, float scale)
+    private static void GradientRows<TBlock>(TBlock logits, int first, int count, int tokens, float* logSumExp, float scale)
+        where TBlock : struct, ILogitsBlock
     {
         var scaleVector = Vector256.Create(scale);
         for (var j = first; j < first + count; j++)
         {
-            var row = logits + (long)j * tokens;
+            var row = (long)j * tokens;
             var t = 0;
             for (; t + Lanes <= tokens; t += Lanes)
-                Avx.Store(row + t, Gradient(Avx.LoadVector256(row + t), Avx.LoadVector256(logSumExp + t), Vector256<float>.Zero,
-                    roundToBFloat16, scaleVector));
+                logits.Write(row + t, Gradient(logits, logits.Read(row + t), Avx.LoadVector256(logSumExp + t), Vector256<float>.Zero, scaleVector));
             for (; t < tokens; t++)
-                row[t] = Gradient(Vector256.Create(row[t]), Vector256.Create(logSumExp[t]), Vector256<float>.Zero,
-                    roundToBFloat16, scaleVector).ToScalar();
+                logits.WriteOne(row + t, Gradient(logits, logits.ReadOne(row + t), Vector256.Create(logSumExp[t]), Vector256<float>.Zero, scaleVector));
         }
     }
 
+    /// <summary>softmax - one-hot of a logit as the block holds it, times the scale where the block rounds (its write rounds).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Gradient(Vector256<float> logit, Vector256<float> logSumExp, Vector256<float> oneHot,
-        bool roundToBFloat16, Vector256<float> scale)
+    private static Vector256<float> Gradient<TBlock>(TBlock block, Vector256<float> logit, Vector256<float> logSumExp, Vector256<float> oneHot,
+        Vector256<float> scale) where TBlock : struct, ILogitsBlock
     {
-        if (!roundToBFloat16)
-            return ExpNonPositive(logit - logSumExp) - oneHot;
-        return RoundToBFloat16((ExpNonPositive(RoundToBFloat16(logit) - logSumExp) - oneHot) * scale);
+        var gradient = ExpNonPositive(logit - logSumExp) - oneHot;
+        return block.RoundsToBFloat16 ? gradient * scale : gradient;
     }
 
     /// <summary>(M, S) &lt;- (max(M, m), S e^(M - max) + s e^(m - max)) for eight tokens.</summary>

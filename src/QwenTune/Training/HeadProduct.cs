@@ -31,18 +31,24 @@ internal sealed class HeadProduct
 
     private bool Float32Products => _dtype == ScalarType.Float32 || _widen;
 
+    /// <summary>Whether the products run in bf16 (libtorch's bf16 GEMM), writing bf16 logits and weight gradients.</summary>
+    public bool NativeBFloat16 => _dtype == ScalarType.BFloat16 && !_widen;
+
     /// <summary>Whether the logits and their gradient are rounded to bf16 between the products.</summary>
     public bool RoundsToBFloat16 => _dtype == ScalarType.BFloat16;
 
     /// <summary>
     /// (Vb, N) float32 logits of vocabulary rows [start, start + length); <paramref name="round"/> rounds them to the
     /// model dtype (a caller that rounds them itself passes false: float32 GEMMs then give them unrounded).
-    /// <paramref name="into"/>: (Vb, N) float32 storage to write them to, used by float32 GEMMs that need no rounding.
+    /// <paramref name="into"/>: (Vb, N) storage to write them to, used by float32 GEMMs that need no rounding; bf16
+    /// storage takes bf16 products' logits as they are (bf16, returned in it).
     /// </summary>
     public Tensor Logits(long start, long length, bool round = true, Tensor? into = null)
     {
         var block = _weight.narrow(0, start, length);
         using var xT = _x.t();
+        if (into is not null && into.dtype == ScalarType.BFloat16 && NativeBFloat16)
+            return into.addmm_(block, xT, beta: 0);
         if (into is not null && Float32Products && !(round && _widen))
         {
             using var wide = _widen ? block.to(ScalarType.Float32) : null;
@@ -102,6 +108,11 @@ internal sealed class HeadProduct
         if (_dtype == ScalarType.Float32)
         {
             gradWBlock.addmm_(grad, _x, beta: 0, alpha: scale);
+            return;
+        }
+        if (NativeBFloat16)
+        {
+            gradWBlock.addmm_(grad, _x, beta: 0);
             return;
         }
         using var product = grad.matmul(_x);

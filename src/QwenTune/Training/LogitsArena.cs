@@ -3,7 +3,8 @@ using static TorchSharp.torch;
 namespace QwenTune.Training;
 
 /// <summary>
-/// Float32 CPU storage that the fused loss head's logits blocks are written to, kept from one forward + backward to the
+/// CPU storage that the fused loss head's logits blocks are written to (float32, or bf16 as libtorch's bf16 products
+/// write them; one storage per dtype, one lease for all), kept from one forward + backward to the
 /// next. Allocated afresh, the blocks' hundreds of megabytes came back from the kernel on every micro-batch as pages
 /// faulted in and zeroed (a fifth of the head's time at 300 tokens) and went back to it after, which is most of the
 /// resident-memory sawtooth of a run. One forward leases it until its backward; a second forward in between (two
@@ -12,24 +13,25 @@ namespace QwenTune.Training;
 internal static class LogitsArena
 {
     private static readonly Lock Gate = new();
-    private static Tensor? _storage;
+    private static readonly Dictionary<ScalarType, Tensor> Storage = [];
     private static object? _holder;
 
-    /// <summary>At least <paramref name="elements"/> float32 elements for <paramref name="holder"/>, or null while another holds it.</summary>
-    public static Tensor? Lease(long elements, object holder)
+    /// <summary>At least <paramref name="elements"/> elements of <paramref name="dtype"/> for <paramref name="holder"/>, or null while another holds it.</summary>
+    public static Tensor? Lease(long elements, object holder, ScalarType dtype = ScalarType.Float32)
     {
         lock (Gate)
         {
             if (_holder is not null)
                 return null;
-            if (_storage is null || _storage.NumberOfElements < elements)
+            if (!Storage.TryGetValue(dtype, out var storage) || storage.NumberOfElements < elements)
             {
-                _storage?.Dispose();
-                _storage = null;
-                _storage = empty(elements, ScalarType.Float32).DetachFromDisposeScope();
+                storage?.Dispose();
+                Storage.Remove(dtype);
+                storage = empty(elements, dtype).DetachFromDisposeScope();
+                Storage[dtype] = storage;
             }
             _holder = holder;
-            return _storage;
+            return storage;
         }
     }
 
