@@ -103,13 +103,18 @@ internal sealed class StepBenchmark : IBenchmark
         var runner = new StepRunner(model, updater, collectives, null);
         var generator = new Generator(7);
         var times = new List<double>();
+        // Memory as the trainer keeps it: freed pages kept within a step, handed back after it (outside the timing).
+        QwenTune.Memory.KeepFreedPagesWithinStep();
         for (var step = 0; step < steps + 1; step++)
         {
             var ids = randint(0, config.VocabSize, [batch, sequence], generator: generator);
-            using var micro = new Batch(ids, ids.clone(), ones_like(ids), batch * (sequence - 1), batch * sequence);
-            var metrics = runner.Run(step, [micro], 1e-4, 1.0, 0);
-            if (step > 0)
-                times.Add(metrics.Seconds);
+            using (var micro = new Batch(ids, ids.clone(), ones_like(ids), batch * (sequence - 1), batch * sequence))
+            {
+                var metrics = runner.Run(step, [micro], 1e-4, 1.0, 0);
+                if (step > 0)
+                    times.Add(metrics.Seconds);
+            }
+            QwenTune.Memory.ReturnFreedPages();
         }
         var seconds = times.Order().ElementAt(times.Count / 2);
         var tokens = (double)batch * sequence;
