@@ -6,8 +6,8 @@ internal static class Program
 {
     private static int Main(string[] args)
     {
-        // As `qwentune train` runs (QwenTune.Runtime.HugePages); QWENTUNE_HUGE_PAGES=0 measures without.
-        QwenTune.Runtime.HugePages.RestartWithHugePages();
+        // As `qwentune train` runs (QwenTune.Runtime.NativeAllocator); QWENTUNE_ALLOCATOR=system measures without.
+        QwenTune.Runtime.NativeAllocator.RestartWithChosenAllocator();
         var benchmarks = typeof(Program).Assembly.GetTypes()
             .Where(t => typeof(IBenchmark).IsAssignableFrom(t) && t is { IsClass: true, IsAbstract: false })
             .Select(t => (IBenchmark)Activator.CreateInstance(t)!)

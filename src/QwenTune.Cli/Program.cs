@@ -12,9 +12,9 @@ internal static class Program
 
     private static int Main(string[] args)
     {
-        // Training allocates and frees hundreds of megabytes a step: those commands run with huge pages where they can.
+        // Training allocates and frees hundreds of megabytes a step: those commands restart under a faster allocator.
         if (args is ["train" or "eval", ..])
-            Runtime.HugePages.RestartWithHugePages();
+            Runtime.NativeAllocator.RestartWithChosenAllocator();
         if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
         {
             PrintUsage(Console.Out);

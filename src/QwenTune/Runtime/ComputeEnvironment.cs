@@ -17,14 +17,14 @@ public sealed record ComputeEnvironment(Device Device, ScalarType Dtype)
     /// <summary>Processes in the data-parallel job (1 without a launcher).</summary>
     public int Ranks { get; init; } = 1;
 
-    /// <summary>Whether CPU memory comes in transparent huge pages (<see cref="Runtime.HugePages"/>).</summary>
-    public bool HugePages { get; init; }
+    /// <summary>The allocator choice for CPU memory, where one was made (<see cref="NativeAllocator"/>), else null.</summary>
+    public string? Allocator { get; init; }
 
-    /// <summary>The startup line: device (and why), dtype, threads and ranks, and huge pages where they are used.</summary>
+    /// <summary>The startup line: device (and why), dtype, threads and ranks, and the allocator where one was chosen.</summary>
     public string Describe() =>
         $"Device {Device.type.ToString().ToLowerInvariant()}{(IsCuda ? ":" + Device.index : "")} ({Reason}), dtype {Dtype.ToString().ToLowerInvariant()}, " +
         $"{Threads} thread{(Threads == 1 ? "" : "s")}{(Ranks > 1 ? " per rank" : "")}, {Ranks} rank{(Ranks == 1 ? "" : "s")}" +
-        $"{(HugePages ? ", huge pages" : "")}.";
+        $"{(Allocator is null ? "" : ", " + Allocator)}.";
 
     /// <param name="distributed">
     /// This process's place in a data-parallel job: its ranks on one node share the cores (each takes its share of
@@ -36,7 +36,7 @@ public sealed record ComputeEnvironment(Device Device, ScalarType Dtype)
         NativeCaches.Cap();
         set_num_threads(threads is > 0 ? threads.Value : distributed.ThreadsPerRank(Environment.ProcessorCount));
         var chosen = Choose(device, bf16, fp16, TorchSharp.torch.cuda.is_available(), BuildHasCuda(), distributed);
-        return chosen with { Threads = get_num_threads(), HugePages = Runtime.HugePages.Requested };
+        return chosen with { Threads = get_num_threads(), Allocator = NativeAllocator.Description };
     }
 
     /// <summary>The choice itself, apart from the machine (<paramref name="cudaAvailable"/>: a device is visible;
