@@ -30,6 +30,8 @@ internal sealed class HeadBenchmark : IBenchmark
             ThreadedHead.SubBlockBytes.Value = ThreadedHead.NativeSubBlockBytes.Value = long.Parse(sub) << 10;
         if (Option("--tile-tokens") is { } tile)
             ThreadedHead.TileTokens.Value = int.Parse(tile);
+        if (Option("--native-hidden-max") is { } widest)
+            ThreadedHead.MaxNativeHiddenWithWeightGradient.Value = long.Parse(widest);
         if (Option("--threaded-max") is { } most)
             (ThreadedHead.Enabled.Value, ThreadedHead.MaxTokenElements.Value, ThreadedHead.MaxFloat32TokenElements.Value) = most == "off" ? (false, 0, 0) : (true, long.Parse(most), long.Parse(most));
         var dtype = args.Contains("--bf16") ? ScalarType.BFloat16 : ScalarType.Float32;

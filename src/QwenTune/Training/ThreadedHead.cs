@@ -57,17 +57,18 @@ internal static unsafe class ThreadedHead
     internal static readonly ThreadTunable<bool> Enabled = new(true);
 
     /// <summary>Widest hidden size at which a bf16 head on libtorch's bf16 products takes this path with a weight gradient.</summary>
-    internal static readonly ThreadTunable<long> MaxNativeHiddenWithWeightGradient = new(128);
+    internal static readonly ThreadTunable<long> MaxNativeHiddenWithWeightGradient = new(1024);
 
     /// <summary>
     /// Whether bf16 on libtorch's own products (<see cref="NativeProducts"/>) takes this path: a frozen head (LoRA) at
-    /// any width, a trained one only up to <see cref="MaxNativeHiddenWithWeightGradient"/>. bench `step --model 89m
-    /// --dtype bfloat16` (hidden 512, 1,020 targets), two rounds each: LoRA 1.02-1.25 s here against 2.10-2.39 on the
-    /// block path, but full fine-tuning 2.50-2.80 s against 1.82-1.92 (the weight gradient's per-sub-block bf16 products
-    /// and float32 sums over the tiles cost more than the block path's whole-block products), though `head --bf16`
-    /// alone ran 1024 x 512 faster here (1.16-1.42 s against 1.96-2.06). The embedded default (hidden 64, full) is
-    /// faster here than on either other path (20 steps: 1,912/1,468 tokens/s against 1,638/1,321 widened; 990 on the
-    /// block path).
+    /// any width, a trained one up to <see cref="MaxNativeHiddenWithWeightGradient"/> (the token bound
+    /// <see cref="MaxTokenElements"/> still applies). Measured on a 2-core Zen 5 against the block path (which now
+    /// keeps bf16 blocks), both under jemalloc, interleaved: `head --bf16 --fused-only` 1024 x 256 0.50/0.50 s against
+    /// 0.73/0.83, 1024 x 512 0.86/0.86 against 1.12/1.48, 512 x 896 0.73/0.90 against 0.86/1.00; bench `step --model
+    /// 89m --dtype bfloat16` full 1.40/1.38 s against 1.90/1.97, with checkpointing 1.56 against 1.88, and ahead under
+    /// glibc too (1.77 against 2.03; as started, 2.03 against 2.26). It costs a float32 weight gradient for the
+    /// sums over the tiles: peak RSS of that step 2,160 -> 2,400 MB. (Stop 19, on glibc as started and float32 blocks,
+    /// measured the 89M full step the other way round: 2.50-2.80 s here against 1.82-1.92.)
     /// </summary>
     private static bool NativeApplies(Tensor x, Tensor weight) =>
         MklGemm.OpenMpAvailable && (!weight.requires_grad || x.shape[1] <= MaxNativeHiddenWithWeightGradient.Value);
