@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace QwenTune.Models;
 
@@ -9,8 +10,24 @@ namespace QwenTune.Models;
 /// definition for every hand-written pass that writes or emulates bf16 (the fused AdamW's parameter copy, the loss
 /// head's rounding, LoRA dropout).
 /// </summary>
-internal static class BFloat16Bits
+internal static unsafe class BFloat16Bits
 {
+    /// <summary>The float32 a bf16 value stands for (exact: its bits are the top half).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float ToSingle(ushort bits) => BitConverter.Int32BitsToSingle(bits << 16);
+
+    /// <summary>Eight bf16 values from <paramref name="at"/> as float32 (AVX2).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Load(ushort* at) => Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(Sse2.LoadVector128(at)), 16).AsSingle();
+
+    /// <summary>Eight float32 values rounded to bf16 and stored at <paramref name="at"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(ushort* at, Vector256<float> values)
+    {
+        var bits = Round(values.AsVector()).AsVector256();
+        Sse2.Store(at, Vector128.Narrow(bits.GetLower(), bits.GetUpper()));
+    }
+
     public static ushort Round(float value)
     {
         if (float.IsNaN(value))

@@ -161,16 +161,11 @@ public sealed class LoraDropout : autograd.SingleTensorFunction<LoraDropout>
         for (; i + 8 <= length; i += 8)
         {
             var keep = Keeps(start + i, seed, thresholds);
-            var wide = Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(Sse2.LoadVector128(input + i)), 16).AsSingle();
-            var bits = BFloat16Bits.Round(Avx.And(wide * scales, keep).AsVector()).AsVector256();
-            // Eight 32-bit lanes holding 16-bit values: pack to eight ushorts.
-            var packed = Avx2.PackUnsignedSaturate(bits.AsInt32(), bits.AsInt32());
-            var ordered = Avx2.Permute4x64(packed.AsUInt64(), 0b_11_01_10_00).AsUInt16();
-            Sse2.Store(output + i, ordered.GetLower());
+            BFloat16Bits.Store(output + i, Avx.And(BFloat16Bits.Load(input + i) * scales, keep));
         }
         for (; i < length; i++)
         {
-            var value = BitConverter.Int32BitsToSingle(input[i] << 16);
+            var value = BFloat16Bits.ToSingle(input[i]);
             output[i] = Hash(seed, start + i) >= threshold ? BFloat16Bits.Round(value * scale) : (ushort)0;
         }
     }

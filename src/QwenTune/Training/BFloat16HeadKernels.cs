@@ -79,7 +79,7 @@ internal static unsafe class BFloat16HeadKernels
         {
             var local = targets[t] - start;
             if (local >= 0 && local < length)
-                targetLogit[t] = Widen(logits[local * tokens + t]);
+                targetLogit[t] = BFloat16Bits.ToSingle(logits[local * tokens + t]);
         }
     }
 
@@ -131,7 +131,7 @@ internal static unsafe class BFloat16HeadKernels
             Avx512F.Store(destination + i, add ? values + Avx512F.LoadVector512(destination + i) : values);
         }
         for (; i < count; i++)
-            destination[i] = add ? destination[i] + Widen(source[i]) : Widen(source[i]);
+            destination[i] = add ? destination[i] + BFloat16Bits.ToSingle(source[i]) : BFloat16Bits.ToSingle(source[i]);
     }
 
     /// <summary>destination[i] = source[i] rounded to bf16.</summary>
@@ -147,9 +147,6 @@ internal static unsafe class BFloat16HeadKernels
     /// <summary>The lanes of the last, partial vector of <paramref name="tokens"/> (all clear when there is none).</summary>
     private static Vector512<float> Tail(int tokens) =>
         Vector512.LessThan(Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), Vector512.Create(tokens % Lanes)).AsSingle();
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Widen(ushort bits) => BitConverter.Int32BitsToSingle(bits << 16);
 
     /// <summary>Sixteen bf16 values widened to float32.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

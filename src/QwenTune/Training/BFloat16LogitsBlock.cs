@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 using QwenTune.Models;
 
 namespace QwenTune.Training;
@@ -14,11 +13,10 @@ internal readonly unsafe struct BFloat16LogitsBlock(ushort* data) : ILogitsBlock
     public bool RoundsToBFloat16 => true;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public Vector256<float> Read(long at) =>
-        Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(Sse2.LoadVector128(data + at)), 16).AsSingle();
+    public Vector256<float> Read(long at) => BFloat16Bits.Load(data + at);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public Vector256<float> ReadOne(long at) => Vector256.Create(BitConverter.Int32BitsToSingle(data[at] << 16));
+    public Vector256<float> ReadOne(long at) => Vector256.Create(BFloat16Bits.ToSingle(data[at]));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Vector256<float> ReadAgain(long at) => Read(at);
@@ -27,11 +25,7 @@ internal readonly unsafe struct BFloat16LogitsBlock(ushort* data) : ILogitsBlock
     public Vector256<float> ReadOneAgain(long at) => ReadOne(at);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Write(long at, Vector256<float> values)
-    {
-        var bits = BFloat16Bits.Round(values.AsVector()).AsVector256();
-        Sse2.Store(data + at, Vector128.Narrow(bits.GetLower(), bits.GetUpper()));
-    }
+    public void Write(long at, Vector256<float> values) => BFloat16Bits.Store(data + at, values);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void WriteOne(long at, Vector256<float> value) => data[at] = BFloat16Bits.Round(value.ToScalar());

@@ -122,7 +122,7 @@ internal static unsafe class FusedAdamW
         }
         for (; i < length; i++)
         {
-            var gradient = gBf16 is not null ? BitConverter.Int32BitsToSingle(gBf16[i] << 16) : gF32[i];
+            var gradient = gBf16 is not null ? BFloat16Bits.ToSingle(gBf16[i]) : gF32[i];
             var value = StepScalar(ref p[i], ref m[i], ref v[i], gradient, c, legacy);
             if (copy is not null)
                 copy[i] = BFloat16Bits.Round(value);
@@ -198,7 +198,7 @@ internal static unsafe class FusedAdamW
         double total = Vector.Sum(sum);
         for (; i < length; i++)
         {
-            double x = BitConverter.Int32BitsToSingle(data[i] << 16);
+            double x = BFloat16Bits.ToSingle(data[i]);
             total += x * x;
         }
         return total;

@@ -652,7 +652,7 @@ internal static unsafe class ThreadedHead
         }
         for (; i < count; i++)
         {
-            var value = BitConverter.Int32BitsToSingle(source[i] << 16);
+            var value = BFloat16Bits.ToSingle(source[i]);
             destination[i] = add ? destination[i] + value : value;
         }
     }
