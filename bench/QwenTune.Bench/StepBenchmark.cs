@@ -107,6 +107,7 @@ internal sealed class StepBenchmark : IBenchmark
         QwenTune.Memory.KeepFreedPagesWithinStep();
         for (var step = 0; step < steps + 1; step++)
         {
+            QwenTune.Memory.BeforeStep();
             var ids = randint(0, config.VocabSize, [batch, sequence], generator: generator);
             using (var micro = new Batch(ids, ids.clone(), ones_like(ids), batch * (sequence - 1), batch * sequence))
             {

@@ -18,7 +18,11 @@ public static partial class Memory
     {
         GC.Collect();
         GC.WaitForPendingFinalizers();
-        if (s_trimUnavailable || !OperatingSystem.IsLinux())
+        if (!OperatingSystem.IsLinux())
+            return;
+        if (Runtime.NativeAllocator.KeepsPages)
+            s_keptPages.AfterStep(CurrentRssBytes());
+        if (s_trimUnavailable)
             return;
         try
         {
@@ -28,6 +32,21 @@ public static partial class Memory
         {
             s_trimUnavailable = true;
         }
+    }
+
+    private static readonly KeptPagesPolicy s_keptPages = new();
+
+    /// <summary>
+    /// Before each training step: where jemalloc keeps freed pages for the run (<see cref="Runtime.NativeAllocator.KeepPages"/>),
+    /// hands them all back once resident memory after a step has grown past <see cref="KeptPagesPolicy.AllowedGrowth"/>
+    /// of what it was after the first step (or the first after the last hand-back): pages kept in sizes later steps do
+    /// not ask for otherwise add up, 1,053 -> 1,457 MB over 500 steps of bench rss-soak. The step that follows faults
+    /// its working set in again, and the measure starts over from it.
+    /// </summary>
+    public static void BeforeStep()
+    {
+        if (OperatingSystem.IsLinux() && s_keptPages.BeforeStep())
+            Runtime.NativeAllocator.HandBackKeptPages();
     }
 
     [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "malloc_trim")]

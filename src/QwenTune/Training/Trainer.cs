@@ -49,6 +49,7 @@ public sealed class Trainer(TrainerParts parts)
         Memory.KeepFreedPagesWithinStep();
         for (var step = state.GlobalStep; step < _plan.TotalSteps; step++)
         {
+            Memory.BeforeStep();
             var batches = parts.Batches.ForStep(step);
             StepMetrics metrics;
             try

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using QwenTune.Runtime;
 
 namespace QwenTune.Tests.Cli;
 
@@ -32,6 +33,37 @@ public sealed class NativeAllocatorTests
         Assert.Contains(", 1 rank.", refused.Stderr);
         foreach (var run in new[] { glibc, chosen })
             Assert.Equal(EvalLoss(system.Stdout), EvalLoss(run.Stdout));
+    }
+
+    [Fact]
+    public void Jemalloc_keeps_freed_pages_unless_the_user_configured_it()
+    {
+        const string path = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
+        static Func<string, string?> Environment(params (string Name, string Value)[] set) =>
+            name => set.FirstOrDefault(v => v.Name == name).Value;
+
+        // Huge pages on request: jemalloc asked for them, its pages kept for the run (no decay, no separate oversize arena).
+        var planned = NativeAllocator.PlannedChanges("auto", Environment(), path, hugePages: true, glibc: true);
+        Assert.Equal(path, planned["LD_PRELOAD"]);
+        Assert.Equal("thp:always,metadata_thp:auto,dirty_decay_ms:-1,oversize_threshold:0", planned["MALLOC_CONF"]);
+        Assert.DoesNotContain("GLIBC_TUNABLES", planned.Keys);
+
+        // No huge pages: the pages are still kept; a user's preload stays after ours.
+        planned = NativeAllocator.PlannedChanges("auto", Environment(("LD_PRELOAD", "/opt/mine.so")), path, hugePages: false, glibc: true);
+        Assert.Equal($"{path}:/opt/mine.so", planned["LD_PRELOAD"]);
+        Assert.Equal("dirty_decay_ms:-1,oversize_threshold:0", planned["MALLOC_CONF"]);
+
+        // The user's own MALLOC_CONF is theirs.
+        planned = NativeAllocator.PlannedChanges("auto", Environment(("MALLOC_CONF", "narenas:2")), path, hugePages: true, glibc: true);
+        Assert.DoesNotContain("MALLOC_CONF", planned.Keys);
+
+        // glibc: huge pages appended to the user's tunables; nothing where they are off, set, or the C library is not glibc.
+        planned = NativeAllocator.PlannedChanges("glibc", Environment(("GLIBC_TUNABLES", "glibc.malloc.arena_max=4")), path, hugePages: true, glibc: true);
+        Assert.Equal(["GLIBC_TUNABLES"], planned.Keys);
+        Assert.Equal("glibc.malloc.arena_max=4:glibc.malloc.hugetlb=1", planned["GLIBC_TUNABLES"]);
+        Assert.Empty(NativeAllocator.PlannedChanges("auto", Environment(), jemalloc: null, hugePages: false, glibc: true));
+        Assert.Empty(NativeAllocator.PlannedChanges("auto", Environment(("GLIBC_TUNABLES", "glibc.malloc.hugetlb=0")), null, hugePages: true, glibc: true));
+        Assert.Empty(NativeAllocator.PlannedChanges("auto", Environment(), null, hugePages: true, glibc: false));
     }
 
     private const string ThpSetting = "/sys/kernel/mm/transparent_hugepage/enabled";
