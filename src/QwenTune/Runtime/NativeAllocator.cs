@@ -61,16 +61,19 @@ public static unsafe partial class NativeAllocator
     }
 
     /// <summary>
-    /// jemalloc's settings when the user set none: freed pages are never handed back (dirty_decay_ms:-1) and large
-    /// allocations share the arenas of the rest (oversize_threshold:0; by default those above 8 MB go to an arena of
-    /// their own that hands its pages back at once), so a step's tensors reuse the last step's pages, the way
-    /// PyTorch's CUDA caching allocator keeps device memory. Resident memory stays at the run's high-water mark.
-    /// Measured on a 2-core Zen 5, bench `step --child ... bfloat16 full`, interleaved with jemalloc's defaults (which
-    /// purge gradually over 10 s): 89M 1.64/1.67 s -> 1.26/1.32 s; Qwen2.5-0.5B shape 5.34 -> 4.49 s a step, peak RSS
-    /// 9.24 -> 10.70 GB (pages of one size kept where a later step wants another); a 30 s decay kept 0.5B at 5.93 s.
-    /// thp:always asks for transparent huge pages (0.5B: 7.73 s a step without them).
+    /// jemalloc's settings when the user set none: freed pages are not handed back by time (dirty_decay_ms:-1; the
+    /// trainer hands them back when they outgrow the working set, <see cref="Memory.BeforeStep"/>), large allocations
+    /// share the arenas of the rest (oversize_threshold:0; by default those above 8 MB go to an arena of their own that
+    /// hands its pages back at once), and a request may be cut from a free extent of any size
+    /// (lg_extent_max_active_fit:16; by default at most 64 times its size, else fresh pages are mapped beside it), so a
+    /// step's tensors reuse the last step's pages, as PyTorch's CUDA caching allocator reuses device memory. Measured
+    /// on a 2-core Zen 5, bench `step --child ... bfloat16`, interleaved against jemalloc's defaults (which purge over
+    /// 10 s): 89M full 1.64/1.67 s -> 1.26/1.32 s; Qwen2.5-0.5B shape full 5.34 -> 4.49 s a step, peak RSS 9.24 ->
+    /// 10.70 GB, and with the extent fit 3.70 s, 9.76 GB (10.28 GB and a hand-back without it, the same minutes);
+    /// 0.5B LoRA with checkpointing grew 450 MB a step without the fit, flat with it (4.34-4.59 -> 3.59 s). A 30 s
+    /// decay kept 0.5B full at 5.93 s. thp:always asks for transparent huge pages (0.5B: 7.73 s a step without them).
     /// </summary>
-    internal const string KeepPages = "dirty_decay_ms:-1,oversize_threshold:0";
+    internal const string KeepPages = "dirty_decay_ms:-1,oversize_threshold:0,lg_extent_max_active_fit:16";
 
     /// <summary>
     /// The environment a restart adds or replaces for <paramref name="choice"/> (auto or glibc), given the environment

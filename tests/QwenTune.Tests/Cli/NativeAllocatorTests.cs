@@ -45,13 +45,13 @@ public sealed class NativeAllocatorTests
         // Huge pages on request: jemalloc asked for them, its pages kept for the run (no decay, no separate oversize arena).
         var planned = NativeAllocator.PlannedChanges("auto", Environment(), path, hugePages: true, glibc: true);
         Assert.Equal(path, planned["LD_PRELOAD"]);
-        Assert.Equal("thp:always,metadata_thp:auto,dirty_decay_ms:-1,oversize_threshold:0", planned["MALLOC_CONF"]);
+        Assert.Equal("thp:always,metadata_thp:auto,dirty_decay_ms:-1,oversize_threshold:0,lg_extent_max_active_fit:16", planned["MALLOC_CONF"]);
         Assert.DoesNotContain("GLIBC_TUNABLES", planned.Keys);
 
         // No huge pages: the pages are still kept; a user's preload stays after ours.
         planned = NativeAllocator.PlannedChanges("auto", Environment(("LD_PRELOAD", "/opt/mine.so")), path, hugePages: false, glibc: true);
         Assert.Equal($"{path}:/opt/mine.so", planned["LD_PRELOAD"]);
-        Assert.Equal("dirty_decay_ms:-1,oversize_threshold:0", planned["MALLOC_CONF"]);
+        Assert.Equal("dirty_decay_ms:-1,oversize_threshold:0,lg_extent_max_active_fit:16", planned["MALLOC_CONF"]);
 
         // The user's own MALLOC_CONF is theirs.
         planned = NativeAllocator.PlannedChanges("auto", Environment(("MALLOC_CONF", "narenas:2")), path, hugePages: true, glibc: true);
