@@ -39,7 +39,7 @@ public static partial class Memory
     /// <summary>
     /// Before each training step: where jemalloc keeps freed pages for the run (<see cref="Runtime.NativeAllocator.KeepPages"/>),
     /// hands them all back once resident memory after a step has grown past <see cref="KeptPagesPolicy.AllowedGrowth"/>
-    /// of what it was after the first step (or the first after the last hand-back): pages kept in sizes later steps do
+    /// over the working set (<see cref="KeptPagesPolicy"/>): pages kept in sizes later steps do
     /// not ask for otherwise add up (1,053 -> 1,457 MB over 500 steps of bench rss-soak before the extent fit of
     /// <see cref="Runtime.NativeAllocator.KeepPages"/>, which leaves a slow creep). The step that follows faults
     /// its working set in again, and the measure starts over from it.

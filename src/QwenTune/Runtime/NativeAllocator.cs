@@ -73,7 +73,10 @@ public static unsafe partial class NativeAllocator
     /// 0.5B LoRA with checkpointing grew 450 MB a step without the fit, flat with it (4.34-4.59 -> 3.59 s). A 30 s
     /// decay kept 0.5B full at 5.93 s. thp:always asks for transparent huge pages (0.5B: 7.73 s a step without them).
     /// </summary>
-    internal const string KeepPages = "dirty_decay_ms:-1,oversize_threshold:0,lg_extent_max_active_fit:16";
+    internal const string KeepPages = NoTimedPurge + ",oversize_threshold:0,lg_extent_max_active_fit:16";
+
+    /// <summary>The setting of <see cref="KeepPages"/> that makes kept pages the trainer's to hand back (<see cref="KeepsPages"/>).</summary>
+    private const string NoTimedPurge = "dirty_decay_ms:-1";
 
     /// <summary>
     /// The environment a restart adds or replaces for <paramref name="choice"/> (auto or glibc), given the environment
@@ -132,7 +135,7 @@ public static unsafe partial class NativeAllocator
 
     /// <summary>Whether this process runs under jemalloc keeping its freed pages (<see cref="KeepPages"/>, ours or the user's own).</summary>
     public static bool KeepsPages => s_keepsPages ??= OperatingSystem.IsLinux() && JemallocLoaded()
-        && (Environment.GetEnvironmentVariable("MALLOC_CONF") ?? "").Contains("dirty_decay_ms:-1", StringComparison.Ordinal);
+        && (Environment.GetEnvironmentVariable("MALLOC_CONF") ?? "").Contains(NoTimedPurge, StringComparison.Ordinal);
 
     private static bool? s_keepsPages;
 

@@ -18,13 +18,10 @@ public sealed unsafe class BFloat16HeadKernelsTests
     {
         Skip.IfNot(BFloat16HeadKernels.Supported, "this CPU has no AVX-512: the bf16 passes never run");
         var random = new Random(length * 1000 + tokens);
-        var logits = new ushort[length * tokens + BFloat16HeadKernels.Padding];
-        for (var i = 0; i < length * tokens; i++)
-            logits[i] = BFloat16Bits.Round((float)(random.NextDouble() * 30 - 15));
-        logits[3 * tokens + tokens - 1] = BFloat16Bits.Round(float.PositiveInfinity);   // a tail token whose sum turns NaN
-        logits[5 * tokens + 2] = BFloat16Bits.Round(float.NaN);                         // and a vector lane's
-        logits[7 * tokens + 1] = BFloat16Bits.Round(-200f);                             // exp below the smallest normal
-        var wide = logits.Take(length * tokens).Select(b => BitConverter.Int32BitsToSingle(b << 16)).ToArray();
+        var (logits, wide) = RandomBFloat16Logits.Create(random, length * tokens, BFloat16HeadKernels.Padding,
+            (3 * tokens + tokens - 1, float.PositiveInfinity),   // a tail token whose sum turns NaN
+            (5 * tokens + 2, float.NaN),                         // and a vector lane's
+            (7 * tokens + 1, -200f));                            // exp below the smallest normal
         var targets = Enumerable.Range(0, tokens).Select(t => (long)(t % 3 == 0 ? 1000 + random.Next(length) : random.Next(length + 5) - 2)).ToArray();
         var logSumExp = Enumerable.Range(0, tokens).Select(_ => (float)(random.NextDouble() * 4 + 14)).ToArray();
         var keptStride = (tokens + 7) / 8 * 8;

@@ -20,13 +20,8 @@ public sealed unsafe class HeadKernelsTests
     {
         Skip.IfNot(HeadKernels.Supported, "this CPU has no AVX2 + FMA: the kernels never run");
         var random = new Random(length * 100 + tokens);
-        var logits = new ushort[length * tokens];
-        for (var i = 0; i < logits.Length; i++)
-            logits[i] = BFloat16Bits.Round((float)(random.NextDouble() * 30 - 15));
-        logits[(length - 1) * tokens + tokens - 1] = BFloat16Bits.Round(float.PositiveInfinity);
-        logits[2 * tokens] = BFloat16Bits.Round(float.NaN);
-        logits[5 * tokens + tokens / 2] = BFloat16Bits.Round(-200f);
-        var wide = logits.Select(b => BitConverter.Int32BitsToSingle(b << 16)).ToArray();
+        var (logits, wide) = RandomBFloat16Logits.Create(random, length * tokens, 0,
+            ((length - 1) * tokens + tokens - 1, float.PositiveInfinity), (2 * tokens, float.NaN), (5 * tokens + tokens / 2, -200f));
         const long start = 1000;
         var targets = Enumerable.Range(0, tokens).Select(t => start + random.Next(length + 6) - 3).ToArray();
         var (maxA, sumA, targetA) = (Filled(tokens, -5f), Filled(tokens, 0.25f), Filled(tokens, 7f));
