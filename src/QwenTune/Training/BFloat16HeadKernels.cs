@@ -11,60 +11,113 @@ namespace QwenTune.Training;
 /// <see cref="HeadKernels"/> passes they replace there took float32 blocks widened from the products' bf16 output, and
 /// a float32 gradient narrowed again for the products: the same per-element arithmetic (the same exp polynomial, the
 /// same rounding) over half the bytes, in one pass fewer each way, so every token gets the bits it got there. The
-/// tokens past the last multiple of sixteen take one more vector (the blocks carry padding for it).
+/// tokens past the last multiple of sixteen take one more vector (the blocks carry padding for it to read).
 /// </summary>
 internal static unsafe class BFloat16HeadKernels
 {
     private const int Lanes = 16;
 
     /// <summary>
-    /// bf16 elements after every block these passes take that they may read and write: the tokens past the last
-    /// multiple of sixteen take one whole vector, masked where it lands in float32 arrays.
+    /// bf16 elements after every block these passes take that they may read: the tokens past the last multiple of
+    /// sixteen take one whole vector, of which only the row's own lanes are written.
     /// </summary>
     public const int Padding = Lanes;
 
     public static bool Supported => Avx512F.IsSupported && Avx512BW.IsSupported && Fma.IsSupported;
 
     /// <summary>
-    /// As <see cref="HeadKernels.KeepExp"/> for bf16 logits (length x tokens, rows <paramref name="tokens"/> apart, then
-    /// <see cref="Padding"/> readable elements): per
-    /// token the sub-block's max m (into <paramref name="reference"/>) and the sum of exp(x - m) (into
-    /// <paramref name="sum"/>), each exp(x - m) written as float32 to <paramref name="kept"/> (rows
-    /// <paramref name="keptStride"/> apart). A NaN or infinite logit makes its token's sum NaN.
+    /// The forward's pass over a sub-block of bf16 logits (length x tokens, rows <paramref name="tokens"/> apart, then
+    /// <see cref="Padding"/> readable elements): per token the sub-block's max m (into <paramref name="max"/>) and the
+    /// sum of exp(x - m) (into <paramref name="sum"/>), with <see cref="HeadKernels.KeepExp"/>'s arithmetic; where
+    /// <paramref name="kept"/> is not null, the logits are also copied there as they are (rows
+    /// <paramref name="keptStride"/> apart) for backward's <see cref="SoftmaxGradient"/>. Half the bytes of keeping
+    /// float32 exp(x - m), and a kept sub-block's gradient is then the one recomputing its logits gives.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void KeepExp(ushort* logits, int length, int tokens, float* reference, float* sum, float* kept, int keptStride)
+    public static void ReduceLogits(ushort* logits, int length, int tokens, float* max, float* sum, ushort* kept, int keptStride)
     {
         var (vectorTokens, tail) = (tokens / Lanes * Lanes, Tail(tokens));
-        new Span<float>(reference, tokens).Fill(float.NegativeInfinity);
+        new Span<float>(max, tokens).Fill(float.NegativeInfinity);
         new Span<float>(sum, tokens).Clear();
         for (var j = 0; j < length; j++)
         {
             var row = logits + (long)j * tokens;
             var t = 0;
             for (; t < vectorTokens; t += Lanes)
-                Avx512F.Store(reference + t, Avx512F.Max(Avx512F.LoadVector512(reference + t), Widen(row + t)));
+                Avx512F.Store(max + t, Avx512F.Max(Avx512F.LoadVector512(max + t), Widen(row + t)));
             if (t < tokens)
-                Avx512F.MaskStore(reference + t, tail, Avx512F.Max(Avx512F.MaskLoad(reference + t, tail, default), Widen(row + t)));
+                Avx512F.MaskStore(max + t, tail, Avx512F.Max(Avx512F.MaskLoad(max + t, tail, default), Widen(row + t)));
         }
         for (var j = 0; j < length; j++)
         {
-            ushort* row = logits + (long)j * tokens;
+            var row = logits + (long)j * tokens;
             var keptRow = kept + (long)j * keptStride;
             var t = 0;
             for (; t < vectorTokens; t += Lanes)
             {
-                var x = Widen(row + t);
-                var e = ExpNonPositive(x - Avx512F.LoadVector512(reference + t));
+                var bits = Avx.LoadVector256(row + t);
+                var x = Widen(bits);
+                var e = ExpNonPositive(x - Avx512F.LoadVector512(max + t));
                 Avx512F.Store(sum + t, Avx512F.FusedMultiplyAdd(x, Vector512<float>.Zero, Avx512F.LoadVector512(sum + t) + e));
-                Avx512F.Store(keptRow + t, e);
+                if (kept != null)
+                    Avx.Store(keptRow + t, bits);
             }
             if (t < tokens)
             {
                 var x = Widen(row + t);   // lanes past the row read the next row or the padding, and are not stored
-                var e = ExpNonPositive(x - Avx512F.MaskLoad(reference + t, tail, default));
+                var e = ExpNonPositive(x - Avx512F.MaskLoad(max + t, tail, default));
                 Avx512F.MaskStore(sum + t, tail, Avx512F.FusedMultiplyAdd(x, Vector512<float>.Zero, Avx512F.MaskLoad(sum + t, tail, default) + e));
-                Avx512F.MaskStore(keptRow + t, tail, e);
+                if (kept != null)
+                    new ReadOnlySpan<ushort>(row + t, tokens - t).CopyTo(new Span<ushort>(keptRow + t, tokens - t));
+            }
+        }
+    }
+
+    /// <summary>
+    /// The logits' gradient (softmax - one-hot) times <paramref name="scale"/>, rounded to bf16, from bf16 logits (length
+    /// x tokens, rows <paramref name="logitsStride"/> apart, then <see cref="Padding"/> readable elements) into
+    /// <paramref name="gradient"/> (rows <paramref name="tokens"/> apart; it may be the logits themselves when their
+    /// stride is <paramref name="tokens"/>): each element exp(x - lse) - one-hot with
+    /// <see cref="HeadKernels.SoftmaxGradient(float*, int, int, long, long*, float*, bool, float, bool)"/>'s arithmetic on
+    /// sixteen lanes, so logits kept by <see cref="ReduceLogits"/> and logits the products wrote again give the same bits.
+    /// <paramref name="targetLogit"/> (tokens) is scratch.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void SoftmaxGradient(ushort* logits, int logitsStride, int length, int tokens, long start, long* targets,
+        float* logSumExp, float scale, ushort* gradient, float* targetLogit)
+    {
+        // Read before the rows are written: in place, a target's logit would be gone.
+        for (var t = 0; t < tokens; t++)
+        {
+            var local = targets[t] - start;
+            if (local >= 0 && local < length)
+                targetLogit[t] = BFloat16Bits.ToSingle(logits[local * logitsStride + t]);
+        }
+        var (vectorTokens, tail) = (tokens / Lanes * Lanes, Tail(tokens));
+        var scaleVector = Vector512.Create(scale);
+        var last = stackalloc ushort[Lanes];
+        for (var j = 0; j < length; j++)
+        {
+            var logitsRow = logits + (long)j * logitsStride;
+            var row = gradient + (long)j * tokens;
+            var t = 0;
+            for (; t < vectorTokens; t += Lanes)
+                Avx.Store(row + t, Narrow(ExpNonPositive(Widen(logitsRow + t) - Avx512F.LoadVector512(logSumExp + t)) * scaleVector));
+            if (t < tokens)
+            {
+                // Lanes past the row read the next row or the padding; only the row's own are written.
+                var p = ExpNonPositive(Widen(logitsRow + t) - Avx512F.MaskLoad(logSumExp + t, tail, default));
+                Avx.Store(last, Narrow(p * scaleVector));
+                new ReadOnlySpan<ushort>(last, tokens - t).CopyTo(new Span<ushort>(row + t, tokens - t));
+            }
+        }
+        for (var t = 0; t < tokens; t++)
+        {
+            var local = targets[t] - start;
+            if (local >= 0 && local < length)
+            {
+                var p = HeadKernels.ExpNonPositive(Vector256.Create(targetLogit[t]) - Vector256.Create(logSumExp[t])) - Vector256<float>.One;
+                gradient[local * tokens + t] = BFloat16Bits.Round((p * Vector256.Create(scale)).ToScalar());
             }
         }
     }
@@ -80,44 +133,6 @@ internal static unsafe class BFloat16HeadKernels
             var local = targets[t] - start;
             if (local >= 0 && local < length)
                 targetLogit[t] = BFloat16Bits.ToSingle(logits[local * tokens + t]);
-        }
-    }
-
-    /// <summary>
-    /// As <see cref="HeadKernels.KeptGradient"/> with rounding, writing bf16: the logits' gradient (softmax - one-hot)
-    /// times <paramref name="scale"/>, rounded to bf16, into <paramref name="gradient"/> (length x tokens, then
-    /// <see cref="Padding"/> elements it may overwrite) from what
-    /// <see cref="KeepExp"/> kept; <paramref name="factor"/> (tokens) takes e^(m - lse) per token.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void KeptGradient(float* kept, int keptStride, int length, int tokens, long start, long* targets,
-        float* reference, float* logSumExp, float scale, float* factor, ushort* gradient)
-    {
-        var (vectorTokens, tail) = (tokens / Lanes * Lanes, Tail(tokens));
-        for (var t = 0; t < tokens; t++)
-            factor[t] = HeadKernels.Exp(Vector256.Create(reference[t] - logSumExp[t])).ToScalar();
-        var scaleVector = Vector512.Create(scale);
-        for (var j = 0; j < length; j++)
-        {
-            var keptRow = kept + (long)j * keptStride;
-            var row = gradient + (long)j * tokens;
-            var t = 0;
-            for (; t < vectorTokens; t += Lanes)
-            {
-                var p = Avx512F.LoadVector512(keptRow + t) * Avx512F.LoadVector512(factor + t);
-                Avx.Store(row + t, Narrow(p * scaleVector));
-            }
-            if (t < tokens)
-            {
-                var p = Avx512F.MaskLoad(keptRow + t, tail, default) * Avx512F.MaskLoad(factor + t, tail, default);
-                Avx.Store(row + t, Narrow(p * scaleVector));   // past the row: the next row's first, written next, or the padding
-            }
-        }
-        for (var t = 0; t < tokens; t++)
-        {
-            var local = targets[t] - start;
-            if (local >= 0 && local < length)
-                gradient[local * tokens + t] = BFloat16Bits.Round((kept[local * keptStride + t] * factor[t] - 1f) * scale);
         }
     }
 
@@ -150,8 +165,11 @@ internal static unsafe class BFloat16HeadKernels
 
     /// <summary>Sixteen bf16 values widened to float32.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Widen(ushort* at) =>
-        Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512UInt32(Avx.LoadVector256(at)), 16).AsSingle();
+    private static Vector512<float> Widen(ushort* at) => Widen(Avx.LoadVector256(at));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Widen(Vector256<ushort> bits) =>
+        Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512UInt32(bits), 16).AsSingle();
 
     /// <summary>Sixteen float32 values rounded to bf16 (<see cref="BFloat16Bits"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -100,7 +100,7 @@ internal static unsafe class ThreadedHead
         var (xData, wData, targetData, logitData) = (wideX is null ? 0 : (nint)Data(wideX), (nint)Data(weight), (nint)Data(targets), (nint)Data(targetLogit));
         var tiles = new TokenTiles(tokens);
         var rows = SubBlockRows(tiles.Widest, native);
-        var kept = keep ? KeptLogits.Lease(parts, vocabulary, rows, tiles) : null;
+        var kept = keep ? KeptLogits.Lease(parts, vocabulary, rows, tiles, keepsBFloat16: native && BFloat16HeadKernels.Supported) : null;
         // libtorch's bf16 products give logits that are bf16 already: the passes need not round them again.
         var roundsLogits = rounds && !native;
         Run(parts, vocabulary, rows, tiles.Widest, hidden, rounds, native ? (x, weight) : null, (part, first, last, scratch) =>
@@ -119,13 +119,13 @@ internal static unsafe class ThreadedHead
                         var (t0, n) = tiles[tile];
                         var slot = kept is null ? null : kept.Slot(part, index);
                         var block = scratch.Logits;
-                        if (slot != null && scratch.Native is { } bf16Products && BFloat16HeadKernels.Supported)
+                        if (scratch.Native is { } bf16Products && BFloat16HeadKernels.Supported)
                         {
-                            // bf16 logits as the products wrote them, read once per sweep without widening them first.
+                            // bf16 logits as the products wrote them, read without widening them first (and kept as they
+                            // are while the budget lasts); kept or not, the same pass forms the sums.
                             var logits = bf16Products.Logits(start, length, t0, n);
-                            var reference = kept!.Reference(part, index);
-                            BFloat16HeadKernels.KeepExp(logits, length, n, reference, scratch.Sums, (float*)slot, kept.Stride);
-                            HeadKernels.MergeInto(max + t0, sum + t0, reference, scratch.Sums, n);
+                            BFloat16HeadKernels.ReduceLogits(logits, length, n, scratch.Maxima, scratch.Sums, (ushort*)slot, kept?.Stride ?? 0);
+                            HeadKernels.MergeInto(max + t0, sum + t0, scratch.Maxima, scratch.Sums, n);
                             BFloat16HeadKernels.CopyTargetLogits(logits, length, n, start, targetAt + t0, logitAt + t0);
                             continue;
                         }
@@ -290,12 +290,14 @@ internal static unsafe class ThreadedHead
                     var slot = kept is null ? null : kept.Slot(part, index);
                     var block = scratch.Logits;
                     var products = scratch.Native;
-                    if (slot != null && products is not null && BFloat16HeadKernels.Supported)
+                    if (products is not null && BFloat16HeadKernels.Supported)
                     {
-                        // The gradient rounded to bf16 straight into the products' operand.
+                        // The gradient rounded to bf16 straight into the products' operand: from the kept logits, or over
+                        // the logits the products write again there.
                         var gradient = products.GradientOperand(length, n);
-                        BFloat16HeadKernels.KeptGradient((float*)slot, kept!.Stride, length, n, start, targetTile, kept.Reference(part, index), lseTile,
-                            gradientScale, scratch.Sums, gradient);
+                        var logits = slot != null ? (ushort*)slot : products.Logits(start, length, t0, n);
+                        var logitsStride = slot != null ? kept!.Stride : n;
+                        BFloat16HeadKernels.SoftmaxGradient(logits, logitsStride, length, n, start, targetTile, lseTile, gradientScale, gradient, scratch.Sums);
                         products.Gradients(start, length, t0, n, gradX + (long)t0 * hidden, gradWBlock, accumulate: tile > 0);
                         continue;
                     }
@@ -400,9 +402,16 @@ internal static unsafe class ThreadedHead
     /// <summary>
     /// What the forward wrote of each logits sub-block for its backward: the first <see cref="PerPart"/> sub-blocks
     /// (one slot per token tile) of each thread's share, in the shared <see cref="LogitsArena"/>, leased until backward.
-    /// Each is kept as float32 exp(x - m), m being each token's max over the sub-block (<see cref="HeadKernels.KeepExp"/>;
-    /// rows <see cref="Stride"/> apart, each on a 32-byte boundary), so backward multiplies instead of taking an exp; the
-    /// m are in <see cref="Reference"/>. bf16 logits are rounded before the exp, as the forward's sums take them.
+    /// On MKL's float32 products each is kept as float32 exp(x - m), m being each token's max over the sub-block
+    /// (<see cref="HeadKernels.KeepExp"/>; rows <see cref="Stride"/> apart, each on a 32-byte boundary), so backward
+    /// multiplies instead of taking an exp; the m are in <see cref="Reference"/>. bf16 logits are rounded before the exp,
+    /// as the forward's sums take them. On libtorch's bf16 products (<see cref="KeepsBFloat16"/>) each keeps the bf16
+    /// logits as the products wrote them (<see cref="BFloat16HeadKernels.ReduceLogits"/>), and backward forms the
+    /// gradient from them as from logits it recomputes (<see cref="BFloat16HeadKernels.SoftmaxGradient"/>, the same bits):
+    /// half the bytes, so twice the sub-blocks fit the budget, and neither kind widens the products' output to float32.
+    /// bench `head --bf16 --fused-only` on a 2-core Zen 5, interleaved, float32 exp(x - m) and widened recomputation
+    /// against bf16 logits throughout: 1024 x 64 0.191/0.202 s against 0.184/0.190, 4096 x 64 1.024/1.011 against
+    /// 0.739/0.762, 8192 x 64 2.142/2.163 against 1.625/1.546; bench step 89M bf16 full, peak RSS 2,402 -> 2,191 MB.
     /// </summary>
     internal sealed class KeptLogits
     {
@@ -413,8 +422,13 @@ internal static unsafe class ThreadedHead
 
         private readonly Tensor? _own;
 
-        private KeptLogits(object holder, Tensor? own, nint data, int perPart, long slotElements, int stride, float[] references, int rows, TokenTiles tiles) =>
-            (_holder, _own, _data, PerPart, _slotElements, Stride, _references, Rows, Tiles) = (holder, own, data, perPart, slotElements, stride, references, rows, tiles);
+        private KeptLogits(object holder, Tensor? own, nint data, int perPart, long slotElements, int stride, float[] references, int rows, TokenTiles tiles,
+            bool keepsBFloat16) =>
+            (_holder, _own, _data, PerPart, _slotElements, Stride, _references, Rows, Tiles, KeepsBFloat16) =
+            (holder, own, data, perPart, slotElements, stride, references, rows, tiles, keepsBFloat16);
+
+        /// <summary>Whether the slots hold bf16 logits (<see cref="BFloat16HeadKernels.ReduceLogits"/>) rather than float32 exp(x - m).</summary>
+        public bool KeepsBFloat16 { get; }
 
         /// <summary>Rows of each sub-block.</summary>
         public int Rows { get; }
@@ -432,31 +446,36 @@ internal static unsafe class ThreadedHead
         /// As many slots per share as <see cref="FusedLinearCrossEntropy.KeptLogitsBytes"/> holds for all shares; null
         /// when that is none. <paramref name="wholeTile"/>: one slot for every
         /// sub-block of one tile (slot index = sub-block index, reused tile after tile), or null when the budget holds
-        /// fewer (<see cref="ForwardWithGradients"/>).
+        /// fewer (<see cref="ForwardWithGradients"/>). <paramref name="keepsBFloat16"/>: slots of bf16 logits.
         /// </summary>
-        public static KeptLogits? Lease(int parts, int vocabulary, int rows, TokenTiles tiles, bool wholeTile = false)
+        public static KeptLogits? Lease(int parts, int vocabulary, int rows, TokenTiles tiles, bool wholeTile = false, bool keepsBFloat16 = false)
         {
             var stride = (tiles.Widest + 7) / 8 * 8;
+            var elementBytes = keepsBFloat16 ? sizeof(ushort) : sizeof(float);
             var slotElements = (long)rows * stride;
             var perShare = (int)((vocabulary / parts + 1 + rows - 1) / rows) * (wholeTile ? 1 : tiles.Count);
-            var perPart = (int)Math.Min(perShare, FusedLinearCrossEntropy.KeptLogitsBytes.Value / (4 * slotElements * parts));
+            var perPart = (int)Math.Min(perShare, FusedLinearCrossEntropy.KeptLogitsBytes.Value / (elementBytes * slotElements * parts));
             if (perPart == 0 || (wholeTile && perPart < perShare))
                 return null;
             var holder = new object();
-            var elements = parts * perPart * slotElements + 8;
+            // float32 elements of the arena: the slots, then room for the 32-byte alignment and for a bf16 pass's last
+            // vector of sixteen, which may read past the last slot's last row.
+            var elements = (parts * perPart * slotElements * elementBytes + 3) / 4 + 16;
             // Another call holds the shared arena (two losses before one backward, or heads running side by side, as
             // tests do): a buffer of this call's own, so that what is kept, and so every rounding, never depends on
             // who else is running (kept and recomputed sub-blocks round differently).
             Tensor? own = null;
             var arena = LogitsArena.Lease(elements, holder) ?? (own = empty(elements, ScalarType.Float32).DetachFromDisposeScope());
             var data = ((nint)Data(arena) + 31) & ~(nint)31;   // 32-byte aligned, as are the slots (rows a multiple of 8)
-            var references = GC.AllocateUninitializedArray<float>(parts * perPart * tiles.Widest, pinned: true);
-            return new KeptLogits(holder, own, data, perPart, slotElements, stride, references, rows, tiles);
+            var references = GC.AllocateUninitializedArray<float>(keepsBFloat16 ? 0 : parts * perPart * tiles.Widest, pinned: true);
+            return new KeptLogits(holder, own, data, perPart, slotElements, stride, references, rows, tiles, keepsBFloat16);
         }
 
         /// <summary>Slot of sub-block <paramref name="index"/> of share <paramref name="part"/>, or null past the budget.</summary>
         public void* Slot(int part, int index) =>
-            index < PerPart ? (float*)_data + ((long)part * PerPart + index) * _slotElements : null;
+            index >= PerPart ? null
+            : KeepsBFloat16 ? (ushort*)_data + ((long)part * PerPart + index) * _slotElements
+            : (float*)_data + ((long)part * PerPart + index) * _slotElements;
 
         /// <summary>Each token's max over a kept float32 sub-block (tokens).</summary>
         public float* Reference(int part, int index) =>
@@ -484,6 +503,7 @@ internal static unsafe class ThreadedHead
             _widens = rounds && native is null;
             Logits = Allocate((long)rows * tokens);
             Sums = Allocate(tokens);
+            Maxima = Allocate(tokens);
             if (rounds)
                 WeightGradient = Allocate((long)rows * hidden);
             if (_widens)
@@ -498,6 +518,9 @@ internal static unsafe class ThreadedHead
 
         /// <summary>One float per token: a sub-block's sums of exp, or backward's factors.</summary>
         public float* Sums { get; }
+
+        /// <summary>One float per token: a sub-block's maxima (<see cref="BFloat16HeadKernels.ReduceLogits"/>).</summary>
+        public float* Maxima { get; }
 
         public float* WideWeights { get; }
 
@@ -519,6 +542,7 @@ internal static unsafe class ThreadedHead
             Native?.Dispose();
             NativeMemory.AlignedFree(Logits);
             NativeMemory.AlignedFree(Sums);
+            NativeMemory.AlignedFree(Maxima);
             NativeMemory.AlignedFree(WideWeights);
             NativeMemory.AlignedFree(WeightGradient);
         }

@@ -14,7 +14,7 @@ public sealed unsafe class BFloat16HeadKernelsTests
     [InlineData(40, 37)]    // two vectors and a tail of five
     [InlineData(64, 16)]    // whole vectors only
     [InlineData(24, 7)]     // tail only
-    public void Keep_exp_and_kept_gradient_give_the_float32_passes_bits(int length, int tokens)
+    public void Reduce_keep_and_gradient_give_the_float32_passes_bits(int length, int tokens)
     {
         Skip.IfNot(BFloat16HeadKernels.Supported, "this CPU has no AVX-512: the bf16 passes never run");
         var random = new Random(length * 1000 + tokens);
@@ -27,43 +27,55 @@ public sealed unsafe class BFloat16HeadKernelsTests
         var keptStride = (tokens + 7) / 8 * 8;
         const float scale = 0.0173f;
 
-        var (expectedReference, expectedSum, expectedKept) = (new float[tokens], new float[tokens], new float[length * keptStride + 8]);
-        var (reference, sum, kept) = (new float[tokens], new float[tokens], new float[length * keptStride + 8]);
+        var (expectedMax, expectedSum, expectedExp) = (new float[tokens], new float[tokens], new float[length * keptStride + 8]);
+        var (max, sum, keptMax, keptSum) = (new float[tokens], new float[tokens], new float[tokens], new float[tokens]);
+        var kept = Enumerable.Repeat((ushort)0xFFFF, length * keptStride + BFloat16HeadKernels.Padding).ToArray();
         var (expectedTarget, target) = (new float[tokens], new float[tokens]);
-        var expectedGradient = new float[length * tokens];
-        var gradient = new ushort[length * tokens + BFloat16HeadKernels.Padding];
+        var gradient = new ushort[length * tokens];
+        var inPlace = (ushort[])logits.Clone();
+        var scratch = new float[tokens];
         HashSet<int> finite;
-        var factor = new float[tokens];
-        fixed (float* w = wide, er = expectedReference, es = expectedSum, r = reference, s = sum, et = expectedTarget, tl = target, eg = expectedGradient, f = factor, lse = logSumExp)
-        fixed (ushort* l = logits, g = gradient)
+        fixed (float* w = wide, em = expectedMax, es = expectedSum, ee = expectedExp, m = max, s = sum, km = keptMax, ks = keptSum)
+        fixed (float* et = expectedTarget, tl = target, lse = logSumExp, sc = scratch)
+        fixed (ushort* l = logits, k = kept, g = gradient, ip = inPlace)
         fixed (long* targetAt = targets)
-        fixed (float* ekBase = expectedKept, kBase = kept)
         {
-            // Kept rows on a 32-byte boundary, as the arena gives them.
-            float* ek = Align(ekBase), k = Align(kBase);
-            HeadKernels.KeepExp(w, length, tokens, false, er, es, ek, keptStride);
-            BFloat16HeadKernels.KeepExp(l, length, tokens, r, s, k, keptStride);
+            HeadKernels.KeepExp(w, length, tokens, false, em, es, Align(ee), keptStride);   // kept rows on a 32-byte boundary, as the arena gives them
+            BFloat16HeadKernels.ReduceLogits(l, length, tokens, m, s, null, 0);
+            BFloat16HeadKernels.ReduceLogits(l, length, tokens, km, ks, k, keptStride);
             HeadKernels.CopyTargetLogits(w, length, tokens, 1000, targetAt, et);
             BFloat16HeadKernels.CopyTargetLogits(l, length, tokens, 1000, targetAt, tl);
-            // A token with a NaN or infinite logit has a NaN sum, so a NaN loss, in both; past that its max, kept values and
-            // gradient mean nothing (the AVX2 passes' scalar tail and vector lanes already pick different maxima for it).
+            // A token with a NaN or infinite logit has a NaN sum, so a NaN loss, in both; past that its max and gradient
+            // mean nothing (the AVX2 passes' scalar tail and vector lanes already pick different maxima for it).
             finite = Enumerable.Range(0, tokens).Where(t => !float.IsNaN(expectedSum[t])).ToHashSet();
             Assert.All(Enumerable.Range(0, tokens).Where(t => !finite.Contains(t)), t => Assert.True(float.IsNaN(sum[t]), $"token {t}'s sum"));
-            AssertBits(expectedReference, reference, "max", finite);
-            AssertBits(expectedSum, sum, "sum of exp", finite);
+            foreach (var (what, actualMax, actualSum) in new[] { ("reduced", max, sum), ("kept", keptMax, keptSum) })
+            {
+                AssertBits(expectedMax, actualMax, $"{what}: max", finite);
+                AssertBits(expectedSum, actualSum, $"{what}: sum of exp", finite);
+            }
             AssertBits(expectedTarget, target, "target logit", finite);
-            for (var j = 0; j < length; j++)
-                foreach (var t in finite)
-                    Assert.Equal(BitConverter.SingleToInt32Bits(ek[j * keptStride + t]), BitConverter.SingleToInt32Bits(k[j * keptStride + t]));
 
-            HeadKernels.KeptGradient(ek, keptStride, length, tokens, 0, targetAt, er, lse, true, scale, f, eg);
-            BFloat16HeadKernels.KeptGradient(k, keptStride, length, tokens, 0, targetAt, r, lse, scale, f, g);
+            // Kept and written again, the same gradient; in place, too.
+            BFloat16HeadKernels.SoftmaxGradient(k, keptStride, length, tokens, 0, targetAt, lse, scale, g, sc);
+            BFloat16HeadKernels.SoftmaxGradient(ip, tokens, length, tokens, 0, targetAt, lse, scale, ip, sc);
+            HeadKernels.SoftmaxGradient(w, length, tokens, 0, targetAt, lse, roundToBFloat16: true, scale);
+        }
+        for (var j = 0; j < length; j++)
+        {
+            Assert.Equal(logits.AsSpan(j * tokens, tokens).ToArray(), kept.AsSpan(j * keptStride, tokens).ToArray());   // the logits as they were
+            Assert.All(kept.AsSpan(j * keptStride + tokens, keptStride - tokens).ToArray(), b => Assert.Equal(0xFFFF, b));   // nothing past each row
         }
         for (var i = 0; i < length * tokens; i++)
             if (finite.Contains(i % tokens))
-                Assert.True(BFloat16Bits.Round(expectedGradient[i]) == gradient[i], $"gradient element {i}: {gradient[i]:X4} against {BFloat16Bits.Round(expectedGradient[i]):X4}");
+            {
+                var expected = BFloat16Bits.Round(wide[i]);
+                Assert.True(expected == gradient[i], $"gradient element {i}: {gradient[i]:X4} against {expected:X4}");
+                Assert.True(expected == inPlace[i], $"in place, gradient element {i}: {inPlace[i]:X4} against {expected:X4}");
+            }
+        Assert.Equal(logits.AsSpan(length * tokens).ToArray(), inPlace.AsSpan(length * tokens).ToArray());   // the padding untouched
         Assert.Equal(tokens - 2, finite.Count);   // the infinite and the NaN logit's tokens
-        Assert.Contains(expectedGradient, v => v < 0);   // some targets fell in the block
+        Assert.Contains(wide, v => v < 0);   // some targets fell in the block
     }
 
     /// <summary>The vector conversions against BFloat16Bits' scalar rounding: ties to even both ways, NaN, and a tail.</summary>

@@ -177,7 +177,7 @@ public sealed class FusedLinearCrossEntropyTests
             ThreadedHead.SubBlockBytes.Value = ThreadedHead.NativeSubBlockBytes.Value = 1;   // 16-row sub-blocks
             ThreadedHead.TileTokens.Value = tileTokens;
             var slotBytes = 16 * 40 * 4;
-            FusedLinearCrossEntropy.KeptLogitsBytes.Value = 3L * slotBytes * get_num_threads();   // three sub-blocks' worth per thread's share
+            FusedLinearCrossEntropy.KeptLogitsBytes.Value = 3L * slotBytes * get_num_threads();   // three float32 sub-blocks' worth per thread's share (six of bf16 logits)
             var (keptLoss, keptX, keptW) = OnPath(true, () => LossAndGradients(x, w, targets, widen));
             FusedLinearCrossEntropy.KeptLogitsBytes.Value = 0;
             var (recomputedLoss, recomputedX, recomputedW) = OnPath(true, () => LossAndGradients(x, w, targets, widen));
@@ -185,6 +185,12 @@ public sealed class FusedLinearCrossEntropyTests
             var (allLoss, allX, allW) = OnPath(true, () => LossAndGradients(x, w, targets, widen));
             Assert.Equal(recomputedLoss, keptLoss, Math.Abs(recomputedLoss) * 1e-6);
             Assert.Equal(recomputedLoss, allLoss, Math.Abs(recomputedLoss) * 1e-6);
+            if (dtype == ScalarType.BFloat16 && !widen && BFloat16HeadKernels.Supported)
+            {
+                // Kept bf16 logits: backward forms each gradient from the logit as recomputing it would.
+                Assert.True(keptX.equal(recomputedX).all().item<bool>() && allX.equal(recomputedX).all().item<bool>(), "input gradient: kept differs from recomputed");
+                Assert.True(keptW.equal(recomputedW).all().item<bool>() && allW.equal(recomputedW).all().item<bool>(), "weight gradient: kept differs from recomputed");
+            }
             // Kept: exp(x - m) times e^(m - lse), as close to float64 as recomputing exp(x - lse) (bf16: rounding the
             // gradient may land one bf16 step apart where the two differ in float32's last bit).
             var (truthX, truthW) = Float64Gradients(x, w, targets);
