@@ -17,7 +17,7 @@ internal sealed class HeadBenchmark : IBenchmark
 
     public string Name => "head";
 
-    public string Description => "fused loss head fwd+bwd: share of GEMM peak across T and H (V = 151,936) [--quick|--full|--shape TxH] [--bf16] [--block-mb N] [--keep-mb N] [--sub-kb N] [--tile-tokens N] [--threaded-max N|off] [--fused-only] [--no-peer]";
+    public string Description => "fused loss head fwd+bwd: share of GEMM peak across T and H (V = 151,936) [--quick|--full|--shape TxH] [--bf16] [--block-mb N] [--keep-mb N] [--sub-kb N] [--tile-tokens N] [--threaded-max N|off] [--native-hidden-max N] [--fused-only] [--no-peer]";
 
     public object Run(IReadOnlyList<string> args)
     {
@@ -33,7 +33,8 @@ internal sealed class HeadBenchmark : IBenchmark
         if (Option("--native-hidden-max") is { } widest)
             ThreadedHead.MaxNativeHiddenWithWeightGradient.Value = long.Parse(widest);
         if (Option("--threaded-max") is { } most)
-            (ThreadedHead.Enabled.Value, ThreadedHead.MaxTokenElements.Value, ThreadedHead.MaxFloat32TokenElements.Value) = most == "off" ? (false, 0, 0) : (true, long.Parse(most), long.Parse(most));
+            (ThreadedHead.Enabled.Value, ThreadedHead.MaxTokenElements.Value, ThreadedHead.MaxFloat32TokenElements.Value, ThreadedHead.MaxNativeTokenElements.Value) =
+                most == "off" ? (false, 0, 0, 0) : (true, long.Parse(most), long.Parse(most), long.Parse(most));
         var dtype = args.Contains("--bf16") ? ScalarType.BFloat16 : ScalarType.Float32;
         (long T, long H)[] shapes = Option("--shape") is { } shape ? [(long.Parse(shape.Split('x')[0]), long.Parse(shape.Split('x')[1]))]
             : args.Contains("--quick") ? [(512, 64), (1024, 64), (1024, 256), (4096, 64)] : args.Contains("--full")
@@ -58,7 +59,7 @@ internal sealed class HeadBenchmark : IBenchmark
             rows.Add(new
             {
                 tokens, hidden,
-                path = ThreadedHead.Enabled.Value && MklGemm.Available && (dtype == ScalarType.Float32 || QwenTune.Models.BFloat16Products.WidenOnCpu || (MklGemm.OpenMpAvailable && hidden <= ThreadedHead.MaxNativeHiddenWithWeightGradient.Value)) && tokens * hidden <= (dtype == ScalarType.Float32 ? ThreadedHead.MaxFloat32TokenElements.Value : ThreadedHead.MaxTokenElements.Value) ? "threaded" : "blocks",
+                path = ThreadedHead.Enabled.Value && MklGemm.Available && (dtype == ScalarType.Float32 || QwenTune.Models.BFloat16Products.WidenOnCpu || (MklGemm.OpenMpAvailable && hidden <= ThreadedHead.MaxNativeHiddenWithWeightGradient.Value)) && tokens * hidden <= (dtype == ScalarType.Float32 ? ThreadedHead.MaxFloat32TokenElements.Value : QwenTune.Models.BFloat16Products.WidenOnCpu ? ThreadedHead.MaxTokenElements.Value : ThreadedHead.MaxNativeTokenElements.Value) ? "threaded" : "blocks",
                 fused_seconds = Math.Round(fused, 3),
                 fused_gflops = Math.Round(useful / fused, 1),
                 share_of_peak = Math.Round(useful / fused / peak, 3),
@@ -76,7 +77,7 @@ internal sealed class HeadBenchmark : IBenchmark
         return new
         {
             block_mb = FusedLinearCrossEntropy.BlockBytes.Value >> 20, kept_mb = FusedLinearCrossEntropy.KeptLogitsBytes.Value >> 20,
-            threaded_head = new { enabled = ThreadedHead.Enabled.Value && MklGemm.Available, sub_block_kb = ThreadedHead.SubBlockBytes.Value >> 10, native_bf16_sub_block_kb = ThreadedHead.NativeSubBlockBytes.Value >> 10, tile_tokens = ThreadedHead.TileTokens.Value, max_token_elements = ThreadedHead.MaxTokenElements.Value, max_float32_token_elements = ThreadedHead.MaxFloat32TokenElements.Value },
+            threaded_head = new { enabled = ThreadedHead.Enabled.Value && MklGemm.Available, sub_block_kb = ThreadedHead.SubBlockBytes.Value >> 10, native_bf16_sub_block_kb = ThreadedHead.NativeSubBlockBytes.Value >> 10, tile_tokens = ThreadedHead.TileTokens.Value, max_token_elements = ThreadedHead.MaxTokenElements.Value, max_float32_token_elements = ThreadedHead.MaxFloat32TokenElements.Value, max_native_bf16_token_elements = ThreadedHead.MaxNativeTokenElements.Value },
             dtype = dtype.ToString(), vocabulary = Vocabulary, threads = get_num_threads(), rows };
     }
 

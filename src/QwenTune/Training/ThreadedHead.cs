@@ -53,16 +53,29 @@ internal static unsafe class ThreadedHead
     /// </summary>
     internal static readonly ThreadTunable<long> MaxFloat32TokenElements = new(8L << 20);
 
+    /// <summary>
+    /// Largest T x H taken here in bf16 on libtorch's bf16 products (<see cref="NativeProducts"/>; a 32 MB float32
+    /// input gradient per thread at the default). bench `head --bf16 --fused-only` on a 2-core Zen 5 (AVX512-BF16),
+    /// against the block path at <see cref="MaxTokenElements"/>: 2048 x 512 1.56 s (share 0.88) against 2.18 (0.65),
+    /// 4096 x 256 1.77 (0.79) against blocks, 8192 x 256 3.73 (0.77) against 5.59 (0.46), 1024 x 1024 1.62 (0.87)
+    /// against 1.92 (0.76), 4096 x 1024 6.84 (0.80) against 8.17 (0.69).
+    /// </summary>
+    internal static readonly ThreadTunable<long> MaxNativeTokenElements = new(8L << 20);
+
     /// <summary>Off: the head takes the libtorch-driven blocks (tests compare the two).</summary>
     internal static readonly ThreadTunable<bool> Enabled = new(true);
 
-    /// <summary>Widest hidden size at which a bf16 head on libtorch's bf16 products takes this path with a weight gradient.</summary>
-    internal static readonly ThreadTunable<long> MaxNativeHiddenWithWeightGradient = new(1024);
+    /// <summary>
+    /// Widest hidden size at which a bf16 head on libtorch's bf16 products takes this path with a weight gradient. bench
+    /// `head --bf16 --fused-only`, against the block path: 1024 x 1536 2.26 s (share 0.92) against 2.49 (0.81), 2048 x
+    /// 2048 6.66 (0.82) against 6.62 (0.83).
+    /// </summary>
+    internal static readonly ThreadTunable<long> MaxNativeHiddenWithWeightGradient = new(2048);
 
     /// <summary>
     /// Whether bf16 on libtorch's own products (<see cref="NativeProducts"/>) takes this path: a frozen head (LoRA) at
     /// any width, a trained one up to <see cref="MaxNativeHiddenWithWeightGradient"/> (the token bound
-    /// <see cref="MaxTokenElements"/> still applies). Measured on a 2-core Zen 5 against the block path (which now
+    /// <see cref="MaxNativeTokenElements"/> still applies). Measured on a 2-core Zen 5 against the block path (which now
     /// keeps bf16 blocks), both under jemalloc, interleaved: `head --bf16 --fused-only` 1024 x 256 0.50/0.50 s against
     /// 0.73/0.83, 1024 x 512 0.86/0.86 against 1.12/1.48, 512 x 896 0.73/0.90 against 0.86/1.00; bench `step --model
     /// 89m --dtype bfloat16` full 1.40/1.38 s against 1.90/1.97, with checkpointing 1.56 against 1.88, and ahead under
@@ -78,7 +91,10 @@ internal static unsafe class ThreadedHead
         && x.device_type == TorchSharp.DeviceType.CPU && weight.device_type == TorchSharp.DeviceType.CPU
         && x.dtype == weight.dtype && (x.dtype == ScalarType.Float32 || (x.dtype == ScalarType.BFloat16 && (widen || NativeApplies(x, weight))))
         && targets.dtype == ScalarType.Int64 && x.is_contiguous() && weight.is_contiguous() && targets.is_contiguous()
-        && x.shape[0] > 0 && x.shape[0] * x.shape[1] <= (x.dtype == ScalarType.Float32 ? MaxFloat32TokenElements.Value : MaxTokenElements.Value) && weight.shape[0] <= int.MaxValue;
+        && x.shape[0] > 0 && x.shape[0] * x.shape[1] <= MostTokenElements(x, widen) && weight.shape[0] <= int.MaxValue;
+
+    private static long MostTokenElements(Tensor x, bool widen) =>
+        x.dtype == ScalarType.Float32 ? MaxFloat32TokenElements.Value : widen ? MaxTokenElements.Value : MaxNativeTokenElements.Value;
 
     /// <summary>
     /// Log-sum-exp (T), each token's target logit (T, 0 where the target is outside the vocabulary), and the logits kept
