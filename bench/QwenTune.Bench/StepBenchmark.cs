@@ -14,8 +14,9 @@ namespace QwenTune.Bench;
 /// Whole training steps (forward, loss, backward, AdamW) of random-init models shaped like a small Qwen2 (hidden 512,
 /// 4 layers: 89M) and Qwen2.5-0.5B (hidden 896, 24 layers: 494M), every token a target, in fp32/bf16, full or LoRA
 /// r64 (all projections), with and without gradient checkpointing. Each configuration runs in its own child process
-/// (its own peak RSS); the share of the GEMM peak counts the useful work only: 6 flops per weight and token for full
-/// fine-tuning (4 for LoRA, whose frozen weights need no weight gradient) plus attention's products, no recompute.
+/// (its own peak RSS); the share of the GEMM peak counts the useful work only: 6 flops per trained weight and token
+/// (every weight in full fine-tuning, the adapters' in LoRA: forward, input gradient, weight gradient), 4 per frozen
+/// weight (no weight gradient), plus attention's products, no recompute.
 /// Unless --no-peer, the PyTorch-eager peer (bench/peers/torch_eager_step.py) runs each shape, dtype and mode without
 /// checkpointing (it has none) in the same benchmark, and its tokens/s stands beside ours.
 /// </summary>
@@ -98,7 +99,8 @@ internal sealed class StepBenchmark : IBenchmark
         var model = new QwenForCausalLM(config, dtype);
         model.InitializeWeights(1);
         ModelSetup.Prepare(model, lora ? new LoraConfig { R = 64, Alpha = 16 } : null, checkpointing, seed: 1);
-        var weights = model.parameters().Where(p => !p.requires_grad || !lora).Sum(p => p.numel());
+        var trained = model.parameters().Where(p => p.requires_grad).Sum(p => p.numel());
+        var frozen = model.parameters().Where(p => !p.requires_grad).Sum(p => p.numel());
         using var updater = OptimizerSetup.Create(model, new TrainingArguments { AdamBeta2 = 0.95, WeightDecay = 0.01 }, collectives, null);
         var runner = new StepRunner(model, updater, collectives, null);
         var generator = new Generator(7);
@@ -121,7 +123,7 @@ internal sealed class StepBenchmark : IBenchmark
         var tokens = (double)batch * sequence;
         // Attention's two products: 2 x 2 x T^2/2 x hidden per layer forward (causal half), three times that with backward.
         var attention = 3.0 * 2 * sequence * config.HiddenSize * config.NumHiddenLayers * tokens;
-        var useful = (lora ? 4.0 : 6.0) * weights * tokens + attention;
+        var useful = (6.0 * trained + 4.0 * frozen) * tokens + attention;
         var peak = GemmPeak.Gflops(dtype);
         return new
         {

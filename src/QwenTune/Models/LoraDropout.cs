@@ -14,7 +14,7 @@ namespace QwenTune.Models;
 /// kept a mask for backward; the hash costs well under one. Each call draws its own seed, so q, k and v of one layer
 /// get independent masks, as under PEFT; a gradient-checkpointing recomputation restores the generator and so draws
 /// the same seed. On CPU float32/bf16 with AVX2 the pass is vectorised, elsewhere it is composed of libtorch ops on the
-/// same hash, so every device draws the same mask for the same seed.
+/// same hash, so every device draws the same mask for the same seed; with AVX-512, sixteen lanes at a time.
 /// </summary>
 public sealed class LoraDropout : autograd.SingleTensorFunction<LoraDropout>
 {
@@ -137,12 +137,40 @@ public sealed class LoraDropout : autograd.SingleTensorFunction<LoraDropout>
         return Keeps(Hash(Vector256.Create((uint)at) + lanes, mixed), thresholds);
     }
 
+    /// <summary>As the eight-lane <see cref="Hash(Vector256{uint}, Vector256{uint})"/> on sixteen lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<uint> Hash(Vector512<uint> index, Vector512<uint> mixed)
+    {
+        var h = index ^ mixed;
+        h ^= Avx512F.ShiftRightLogical(h, 16);
+        h = Avx512F.MultiplyLow(h, Vector512.Create(0x85EBCA6Bu));
+        h ^= Avx512F.ShiftRightLogical(h, 13);
+        h = Avx512F.MultiplyLow(h, Vector512.Create(0xC2B2AE35u));
+        return h ^ Avx512F.ShiftRightLogical(h, 16);
+    }
+
+    /// <summary>The keep mask of the sixteen elements at index <paramref name="at"/> (a multiple of 16) onwards.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Keeps(long at, uint seed, Vector512<uint> thresholds)
+    {
+        var lanes = Vector512.Create(0u, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        var mixed = Vector512.Create(seed ^ ((uint)(at >> 32) * 0x9E3779B9u));
+        var hash = Hash(Vector512.Create((uint)at) + lanes, mixed);
+        return Vector512.GreaterThanOrEqual(hash, thresholds).AsSingle();   // unsigned
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void MaskFloat32(float* input, float* output, long start, int length, uint threshold, float scale, uint seed)
     {
+        var i = 0;
+        if (Avx512F.IsSupported)
+        {
+            var (thresholds16, scales16) = (Vector512.Create(threshold), Vector512.Create(scale));
+            for (; i + 16 <= length; i += 16)
+                Avx512F.Store(output + i, Vector512.BitwiseAnd(Avx512F.LoadVector512(input + i) * scales16, Keeps(start + i, seed, thresholds16)));
+        }
         var thresholds = Vector256.Create(threshold);
         var scales = Vector256.Create(scale);
-        var i = 0;
         for (; i + 8 <= length; i += 8)
         {
             var keep = Keeps(start + i, seed, thresholds);
@@ -155,9 +183,19 @@ public sealed class LoraDropout : autograd.SingleTensorFunction<LoraDropout>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void MaskBFloat16(ushort* input, ushort* output, long start, int length, uint threshold, float scale, uint seed)
     {
+        var i = 0;
+        if (Avx512BW.IsSupported)
+        {
+            var (thresholds16, scales16) = (Vector512.Create(threshold), Vector512.Create(scale));
+            for (; i + 16 <= length; i += 16)
+            {
+                var values = Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512UInt32(Avx.LoadVector256(input + i)), 16).AsSingle();
+                var masked = Vector512.BitwiseAnd(values * scales16, Keeps(start + i, seed, thresholds16));
+                Avx.Store(output + i, Avx512F.ConvertToVector256UInt16(BFloat16Bits.Round(masked)));
+            }
+        }
         var thresholds = Vector256.Create(threshold);
         var scales = Vector256.Create(scale);
-        var i = 0;
         for (; i + 8 <= length; i += 8)
         {
             var keep = Keeps(start + i, seed, thresholds);

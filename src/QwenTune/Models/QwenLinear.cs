@@ -109,9 +109,17 @@ public sealed class QwenLinear : nn.Module<Tensor, Tensor>
         // bf16 autocast (casting r x in and out x r matrices is cheap, casting every activation to float32 is not).
         var x = training && _loraDropout > 0 ? LoraDropout.Apply(input, _loraDropout, _generator) : input;
         var down = BFloat16Products.Linear(x, _loraA.weight!.to(input.dtype));                   // (..., r)
-        var update = BFloat16Products.Linear(down, _loraB.weight!.to(input.dtype)) * LoraScaling; // (..., out)
+        // PEFT scales the (..., out) update. A power-of-two scaling (alpha / r = 16 / 64 in Qwen's finetune.sh, alpha = r,
+        // rsLoRA's 16 / sqrt(64)) is folded into B instead, with the same bits: scaling by a power of two is exact, so each
+        // product, each sum and the rounding commute with it; the update then takes no pass of its own, forward or backward.
+        var update = ScalingIsPowerOfTwo(LoraScaling)
+            ? BFloat16Products.Linear(down, LoraScaling == 1 ? _loraB.weight!.to(input.dtype) : (_loraB.weight! * LoraScaling).to(input.dtype))
+            : BFloat16Products.Linear(down, _loraB.weight!.to(input.dtype)) * LoraScaling;   // (..., out)
         return (output + update).MoveToOuterDisposeScope();
     }
+
+    private static bool ScalingIsPowerOfTwo(double scaling) =>
+        scaling > 0 && double.IsFinite(scaling) && Math.ScaleB(1.0, Math.ILogB(scaling)) == scaling;
 
     private Tensor Dense(Tensor input)
     {

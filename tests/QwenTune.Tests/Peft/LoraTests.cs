@@ -53,6 +53,43 @@ public sealed class LoraTests
         Assert.True(layer.LoraA.weight!.abs().max().item<float>() <= 1 / Math.Sqrt(6));
     }
 
+    /// <summary>
+    /// A power-of-two scaling is folded into B rather than multiplying the update (PEFT's order): the output and every
+    /// gradient keep PEFT's bits, in bf16 as in float32; a scaling that is no power of two still multiplies the update.
+    /// </summary>
+    [Theory]
+    [InlineData(ScalarType.BFloat16, 0.25)]
+    [InlineData(ScalarType.BFloat16, 2.0)]
+    [InlineData(ScalarType.BFloat16, 1.0)]
+    [InlineData(ScalarType.BFloat16, 0.3)]
+    [InlineData(ScalarType.Float32, 0.25)]
+    [InlineData(ScalarType.Float32, 0.3)]
+    public void The_update_keeps_PEFTs_bits_whatever_the_scaling(ScalarType dtype, double scaling)
+    {
+        var layer = new QwenLinear(96, 80, hasBias: false, dtype, CPU);
+        using (no_grad())
+        {
+            layer.Weight!.normal_(0, 0.1, new Generator(2));
+            layer.AddLora(rank: 8, scaling, dropout: 0.0, new Generator(3));
+            layer.LoraB!.weight!.normal_(0, 0.1, new Generator(4));
+        }
+        var x = randn([3, 7, 96], generator: new Generator(5)).to(dtype).requires_grad_(true);
+        var upstream = randn([3, 7, 80], generator: new Generator(6)).to(dtype);
+        layer.call(x).backward([upstream]);
+        var (output, gradX, gradA, gradB) = (layer.call(x).detach(), x.grad!.clone(), layer.LoraA!.weight!.grad!.clone(), layer.LoraB!.weight!.grad!.clone());
+
+        // PEFT: result + lora_B(lora_A(x)) * scaling, the adapters computing in the activations' dtype.
+        var (a, b) = (layer.LoraA.weight!.detach().requires_grad_(true), layer.LoraB.weight!.detach().requires_grad_(true));
+        var x2 = x.detach().requires_grad_(true);
+        var down = BFloat16Products.Linear(x2, a.to(dtype));
+        var expected = BFloat16Products.Linear(x2, layer.Weight!.detach()) + BFloat16Products.Linear(down, b.to(dtype)) * scaling;
+        expected.backward([upstream]);
+        Assert.True(expected.detach().equal(output).all().item<bool>(), "output");
+        Assert.True(x2.grad!.equal(gradX).all().item<bool>(), "input gradient");
+        Assert.True(a.grad!.equal(gradA).all().item<bool>(), "lora_A gradient");
+        Assert.True(b.grad!.equal(gradB).all().item<bool>(), "lora_B gradient");
+    }
+
     [Fact]
     public void Lora_dropout_drops_the_configured_fraction_in_training_only()
     {
