@@ -25,6 +25,55 @@ public sealed class BFloat16ProductsTests
         Assert.True(wideW.allclose(nativeW, rtol: 8e-3, atol: 1e-3), "weight gradient differs");
     }
 
+    /// <summary>
+    /// bf16 attention over a short sequence takes Hugging Face's eager composition rather than libtorch's flash kernel:
+    /// against float64 (causal, and with a padding mask), its output and gradients are as close as flash's are.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Composed_bf16_attention_is_as_close_to_float64_as_flash_attention(bool padded)
+    {
+        var generator = new Generator(31);
+        var (batch, heads, time, dim) = (2, 4, 37, 16);
+        var q = randn([batch, heads, time, dim], generator: generator).to(ScalarType.BFloat16);
+        var k = randn([batch, heads, time, dim], generator: generator).to(ScalarType.BFloat16);
+        var v = randn([batch, heads, time, dim], generator: generator).to(ScalarType.BFloat16);
+        var upstream = randn([batch, heads, time, dim], generator: generator).to(ScalarType.BFloat16);
+        Tensor? mask = null;
+        if (padded)
+        {
+            // The second sample left-padded by 5: causal, keys valid, and each query sees itself (as QwenModel builds it).
+            var valid = ones([batch, time], ScalarType.Bool);
+            valid[1, ..5] = tensor(false);
+            mask = (ones(time, time, ScalarType.Bool).tril().unsqueeze(0) & valid.unsqueeze(1) | eye(time, time, ScalarType.Bool).unsqueeze(0)).unsqueeze(1);
+        }
+        Assert.True(BFloat16Products.ComposedAttentionApplies(q, k) || BFloat16Products.WidenOnCpu, "the composed path is not the one taken");
+
+        (Tensor Y, Tensor Q, Tensor K, Tensor V) Run(ScalarType dtype, Func<Tensor, Tensor, Tensor, Tensor> attention)
+        {
+            var (a, b, c) = (q.to(dtype).requires_grad_(true), k.to(dtype).requires_grad_(true), v.to(dtype).requires_grad_(true));
+            var y = attention(a, b, c);
+            y.backward([upstream.to(dtype)]);
+            return (y.detach().to(ScalarType.Float64), a.grad!.to(ScalarType.Float64), b.grad!.to(ScalarType.Float64), c.grad!.to(ScalarType.Float64));
+        }
+        var truth = Run(ScalarType.Float64, (a, b, c) => mask is null
+            ? nn.functional.scaled_dot_product_attention(a, b, c, is_casual: true)
+            : nn.functional.scaled_dot_product_attention(a, b, c, attn_mask: mask));
+        var composed = Run(ScalarType.BFloat16, (a, b, c) => BFloat16Products.Attention(a, b, c, mask));
+        var flash = Run(ScalarType.BFloat16, (a, b, c) => mask is null
+            ? nn.functional.scaled_dot_product_attention(a, b, c, is_casual: true)
+            : nn.functional.scaled_dot_product_attention(a, b, c, attn_mask: mask));
+        foreach (var (name, exact, ours, theirs) in new[] { ("output", truth.Y, composed.Y, flash.Y), ("q gradient", truth.Q, composed.Q, flash.Q),
+                     ("k gradient", truth.K, composed.K, flash.K), ("v gradient", truth.V, composed.V, flash.V) })
+        {
+            var (error, flashError) = ((ours - exact).abs().max().item<double>(), (theirs - exact).abs().max().item<double>());
+            var scale = exact.abs().max().item<double>();
+            Assert.True(error <= 2 * flashError + 0.01 * scale, $"{name}: composed {error:E2}, flash {flashError:E2} from float64 (max {scale:E2})");
+            Assert.True(error <= 0.03 * scale, $"{name}: composed {error:E2} from float64 (max {scale:E2})");
+        }
+    }
+
     [Fact]
     public void Widened_linear_leaves_a_frozen_weight_without_gradient()
     {
