@@ -148,7 +148,11 @@ public static class MemoryEstimator
         var headNorms = config.IsQwen3 ? n * (q + kv) * (4 + (trains ? s : 0)) : 0;
         var attention = 4 * s * n * q + (trains ? s * n * q : 0);   // q, k, v, output; o_proj's input when it trains
         var mlp = 3 * s * n * i + (trains ? s * n * i : 0);         // gate, silu(gate), up; down_proj's input when it trains
-        return norms + headNorms + attention + mlp + (trains ? 0 : Adapters(shape, counts));
+        // bf16 attention over a short sequence keeps its weights for backward: float32 softmax and its bf16 copy.
+        var weights = (long)shape.MicroBatchSize * config.NumAttentionHeads * shape.SequenceLength * shape.SequenceLength;
+        var attentionWeights = shape.DtypeName == "bfloat16" && !Models.BFloat16Products.WidenOnCpu
+            && weights <= Models.BFloat16Products.ComposedAttentionWeights ? 6 * weights : 0;
+        return norms + headNorms + attention + attentionWeights + mlp + (trains ? 0 : Adapters(shape, counts));
     }
 
     private static long Adapters(TrainingShape shape, ParameterCounts counts)
