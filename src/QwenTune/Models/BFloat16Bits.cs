@@ -20,6 +20,19 @@ internal static unsafe class BFloat16Bits
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Load(ushort* at) => Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(Sse2.LoadVector128(at)), 16).AsSingle();
 
+    /// <summary>Sixteen bf16 values from <paramref name="at"/> as float32 (AVX-512).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> LoadSixteen(ushort* at) => Widen(Avx.LoadVector256(at));
+
+    /// <summary>Sixteen bf16 values as float32 (exact: their bits are the top halves).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Widen(Vector256<ushort> bits) =>
+        Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512UInt32(bits), 16).AsSingle();
+
+    /// <summary>Sixteen float32 values rounded to bf16 (<see cref="Round(Vector512{float})"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<ushort> Narrow(Vector512<float> values) => Avx512F.ConvertToVector256UInt16(Round(values));
+
     /// <summary>Eight float32 values rounded to bf16 and stored at <paramref name="at"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Store(ushort* at, Vector256<float> values)

@@ -81,12 +81,14 @@ public static class BFloat16Products
     /// </summary>
     public static Tensor Attention(Tensor q, Tensor k, Tensor v, Tensor? mask)
     {
-        if (!Widens(q) && ComposedAttentionApplies(q, k))
-            return ComposedAttention(q, k, v, mask);
         if (!Widens(q))
+        {
+            if (ComposedAttentionApplies(q, k))
+                return ComposedAttention(q, k, v, mask);
             return mask is null
                 ? nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true)
                 : nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask);
+        }
         using var scope = NewDisposeScope();
         var (wq, wk, wv) = (q.to(ScalarType.Float32), k.to(ScalarType.Float32), v.to(ScalarType.Float32));
         var wideMask = mask is null || mask.dtype == ScalarType.Bool ? mask : mask.to(ScalarType.Float32);

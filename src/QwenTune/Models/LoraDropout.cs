@@ -189,9 +189,8 @@ public sealed class LoraDropout : autograd.SingleTensorFunction<LoraDropout>
             var (thresholds16, scales16) = (Vector512.Create(threshold), Vector512.Create(scale));
             for (; i + 16 <= length; i += 16)
             {
-                var values = Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512UInt32(Avx.LoadVector256(input + i)), 16).AsSingle();
-                var masked = Vector512.BitwiseAnd(values * scales16, Keeps(start + i, seed, thresholds16));
-                Avx.Store(output + i, Avx512F.ConvertToVector256UInt16(BFloat16Bits.Round(masked)));
+                var masked = Vector512.BitwiseAnd(BFloat16Bits.LoadSixteen(input + i) * scales16, Keeps(start + i, seed, thresholds16));
+                Avx.Store(output + i, BFloat16Bits.Narrow(masked));
             }
         }
         var thresholds = Vector256.Create(threshold);

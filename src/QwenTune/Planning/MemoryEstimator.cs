@@ -150,8 +150,7 @@ public static class MemoryEstimator
         var mlp = 3 * s * n * i + (trains ? s * n * i : 0);         // gate, silu(gate), up; down_proj's input when it trains
         // bf16 attention over a short sequence keeps its weights for backward: float32 softmax and its bf16 copy.
         var weights = (long)shape.MicroBatchSize * config.NumAttentionHeads * shape.SequenceLength * shape.SequenceLength;
-        var attentionWeights = shape.DtypeName == "bfloat16" && !Models.BFloat16Products.WidenOnCpu
-            && weights <= Models.BFloat16Products.ComposedAttentionWeights ? 6 * weights : 0;
+        var attentionWeights = shape.NativeBFloat16 && weights <= Models.BFloat16Products.ComposedAttentionWeights ? 6 * weights : 0;
         return norms + headNorms + attention + attentionWeights + mlp + (trains ? 0 : Adapters(shape, counts));
     }
 

@@ -33,7 +33,7 @@ public sealed record StepFlops(double Layers, double Attention, double Head)
         double q = (double)shape.Config.NumAttentionHeads * shape.Config.HeadDim;
         var attentionForward = 2.0 * shape.MicroBatchSize * shape.SequenceLength * (double)shape.SequenceLength * q * layers;
         // bf16 on libtorch's bf16 products keeps the bf16 logits themselves; otherwise float32 (exp(x - m), or the block).
-        var keptBytesPerLogit = shape.DtypeName == "bfloat16" && !Models.BFloat16Products.WidenOnCpu ? 2.0 : 4.0;
+        var keptBytesPerLogit = shape.NativeBFloat16 ? 2.0 : 4.0;
         var logitsBytes = keptBytesPerLogit * tokens * shape.Config.VocabSize;
         var recomputed = logitsBytes <= 0 ? 0 : Math.Max(0, 1 - keptLogitsBytes / logitsBytes);
         var head = ((shape.BaseTrains ? 6 : 4) + 2 * recomputed) * counts.Embedding * tokens;

@@ -19,6 +19,12 @@ public sealed record TrainingShape
 
     public string DtypeName { get; init; } = "float32";
 
+    /// <summary>
+    /// bf16 on libtorch's own bf16 products (not widened to float32 GEMMs): the loss head keeps bf16 logits, and
+    /// attention over short sequences keeps its weights (<see cref="Models.BFloat16Products"/>).
+    /// </summary>
+    public bool NativeBFloat16 => DtypeName == "bfloat16" && !Models.BFloat16Products.WidenOnCpu;
+
     public int LoraRank { get; init; } = 64;
 
     public IReadOnlyList<string> LoraTargets { get; init; } = LoraConfig.AllProjections;

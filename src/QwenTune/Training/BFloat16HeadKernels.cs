@@ -44,9 +44,9 @@ internal static unsafe class BFloat16HeadKernels
             var row = logits + (long)j * tokens;
             var t = 0;
             for (; t < vectorTokens; t += Lanes)
-                Avx512F.Store(max + t, Avx512F.Max(Avx512F.LoadVector512(max + t), Widen(row + t)));
+                Avx512F.Store(max + t, Avx512F.Max(Avx512F.LoadVector512(max + t), BFloat16Bits.LoadSixteen(row + t)));
             if (t < tokens)
-                Avx512F.MaskStore(max + t, tail, Avx512F.Max(Avx512F.MaskLoad(max + t, tail, default), Widen(row + t)));
+                Avx512F.MaskStore(max + t, tail, Avx512F.Max(Avx512F.MaskLoad(max + t, tail, default), BFloat16Bits.LoadSixteen(row + t)));
         }
         for (var j = 0; j < length; j++)
         {
@@ -56,7 +56,7 @@ internal static unsafe class BFloat16HeadKernels
             for (; t < vectorTokens; t += Lanes)
             {
                 var bits = Avx.LoadVector256(row + t);
-                var x = Widen(bits);
+                var x = BFloat16Bits.Widen(bits);
                 var e = ExpNonPositive(x - Avx512F.LoadVector512(max + t));
                 Avx512F.Store(sum + t, Avx512F.FusedMultiplyAdd(x, Vector512<float>.Zero, Avx512F.LoadVector512(sum + t) + e));
                 if (kept != null)
@@ -64,7 +64,7 @@ internal static unsafe class BFloat16HeadKernels
             }
             if (t < tokens)
             {
-                var x = Widen(row + t);   // lanes past the row read the next row or the padding, and are not stored
+                var x = BFloat16Bits.LoadSixteen(row + t);   // lanes past the row read the next row or the padding, and are not stored
                 var e = ExpNonPositive(x - Avx512F.MaskLoad(max + t, tail, default));
                 Avx512F.MaskStore(sum + t, tail, Avx512F.FusedMultiplyAdd(x, Vector512<float>.Zero, Avx512F.MaskLoad(sum + t, tail, default) + e));
                 if (kept != null)
@@ -102,12 +102,12 @@ internal static unsafe class BFloat16HeadKernels
             var row = gradient + (long)j * tokens;
             var t = 0;
             for (; t < vectorTokens; t += Lanes)
-                Avx.Store(row + t, Narrow(ExpNonPositive(Widen(logitsRow + t) - Avx512F.LoadVector512(logSumExp + t)) * scaleVector));
+                Avx.Store(row + t, BFloat16Bits.Narrow(ExpNonPositive(BFloat16Bits.LoadSixteen(logitsRow + t) - Avx512F.LoadVector512(logSumExp + t)) * scaleVector));
             if (t < tokens)
             {
                 // Lanes past the row read the next row or the padding; only the row's own are written.
-                var p = ExpNonPositive(Widen(logitsRow + t) - Avx512F.MaskLoad(logSumExp + t, tail, default));
-                Avx.Store(last, Narrow(p * scaleVector));
+                var p = ExpNonPositive(BFloat16Bits.LoadSixteen(logitsRow + t) - Avx512F.MaskLoad(logSumExp + t, tail, default));
+                Avx.Store(last, BFloat16Bits.Narrow(p * scaleVector));
                 new ReadOnlySpan<ushort>(last, tokens - t).CopyTo(new Span<ushort>(row + t, tokens - t));
             }
         }
@@ -142,7 +142,7 @@ internal static unsafe class BFloat16HeadKernels
         var i = 0;
         for (; i + Lanes <= count; i += Lanes)
         {
-            var values = Widen(source + i);
+            var values = BFloat16Bits.LoadSixteen(source + i);
             Avx512F.Store(destination + i, add ? values + Avx512F.LoadVector512(destination + i) : values);
         }
         for (; i < count; i++)
@@ -154,7 +154,7 @@ internal static unsafe class BFloat16HeadKernels
     {
         var i = 0;
         for (; i + Lanes <= count; i += Lanes)
-            Avx.Store(destination + i, Narrow(Avx512F.LoadVector512(source + i)));
+            Avx.Store(destination + i, BFloat16Bits.Narrow(Avx512F.LoadVector512(source + i)));
         for (; i < count; i++)
             destination[i] = BFloat16Bits.Round(source[i]);
     }
@@ -162,18 +162,6 @@ internal static unsafe class BFloat16HeadKernels
     /// <summary>The lanes of the last, partial vector of <paramref name="tokens"/> (all clear when there is none).</summary>
     private static Vector512<float> Tail(int tokens) =>
         Vector512.LessThan(Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), Vector512.Create(tokens % Lanes)).AsSingle();
-
-    /// <summary>Sixteen bf16 values widened to float32.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Widen(ushort* at) => Widen(Avx.LoadVector256(at));
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Widen(Vector256<ushort> bits) =>
-        Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512UInt32(bits), 16).AsSingle();
-
-    /// <summary>Sixteen float32 values rounded to bf16 (<see cref="BFloat16Bits"/>).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<ushort> Narrow(Vector512<float> values) => Avx512F.ConvertToVector256UInt16(BFloat16Bits.Round(values));
 
     /// <summary><see cref="HeadKernels.ExpNonPositive"/> on sixteen lanes, operation for operation.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
