@@ -10,11 +10,14 @@ namespace QwenTune;
 internal sealed class KeptPagesPolicy
 {
     /// <summary>
-    /// Growth over the working set allowed before a hand-back: 3%. The step after a hand-back sits a few percent below
-    /// the working set, so the band a run's resident memory keeps is wider than this: bench rss-soak, 500 steps,
-    /// within +-4.86% of the median at 3% (+-5.43% at 4%).
+    /// Growth over the working set allowed before a hand-back: 5%. The step after a hand-back sits 3-5% below the
+    /// working set, so each hand-back widens the band a run's resident memory keeps. The working set settles on the
+    /// second step, and the longer samples of later steps leave 3-5% more pages kept that the steps after reuse.
+    /// bench rss-soak, 500 steps, young collections after each step (<see cref="Memory.ReturnFreedPages"/>): at 3%
+    /// a hand-back near step 200 and +-5.08% of the median; at 4% and 5%, none after the settling steps and +-2.41% and
+    /// +-2.97%. (With full collections after each step, whose committed memory crept, +-4.86% at 3% and +-5.43% at 4%.)
     /// </summary>
-    public const double AllowedGrowth = 0.03;
+    public const double AllowedGrowth = 0.05;
 
     /// <summary>
     /// Steps that settle the working set. Measured on a 2-core Zen 5 before the extent fit of
