@@ -125,12 +125,15 @@ public sealed class QwenModel : nn.Module<Tensor, Tensor?, Tensor>
     }
 
     /// <summary>
-    /// Packed rows at least this long attend with a causal SDPA per sample, shorter ones with one SDPA and a block mask.
-    /// Measured (bench `packing`, attention, fwd+bwd, 8 heads of 64, 2 rows, 2 cores): rows of 510 tokens holding 2.5
-    /// samples, mask 535 ms against 806 ms per sample; rows of 2046 holding 8.5 samples, mask 4277 ms against 2699 ms
-    /// (the mask's work grows with T^2 whatever the samples; the loop's with the sum of their squares).
+    /// Packed rows at least this long attend with a causal attention per sample, shorter ones with one call and a block
+    /// mask (the mask's work grows with T^2 whatever the samples; the loop's with the sum of their squares, plus a call
+    /// per sample). Measured on a 2-core Zen 5, attention fwd+bwd, 2 rows x 8 heads of 64, mask against loop:
+    /// float32 (flash) 256 tokens in 2 or 4 samples 8.7-9.2 against 7.3-12.0 ms, 510 tokens in 2 or 5 samples 33-36
+    /// against 13-22 ms, 1,024 in 2 120 against 62; bf16 (the composed attention) 256 tokens 5.2-5.5 against 12-17 ms,
+    /// 510 tokens 18.5 against 13-15 ms, 1,024 92 against 45. bench `packing`'s rows of examples/data (510 tokens, 2.5
+    /// samples, float32): 36.4 against 21.7 ms; 2,046 tokens, 8.5 samples: 492 against 86 ms.
     /// </summary>
-    private const int PerSampleAttentionFrom = 1024;
+    private const int PerSampleAttentionFrom = 384;
 
     /// <summary>Per row, the lengths of the runs that start at each position 0 (the padding run included).</summary>
     private static long[][] SampleLengths(Tensor positionIds)
