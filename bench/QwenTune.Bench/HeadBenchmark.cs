@@ -59,7 +59,7 @@ internal sealed class HeadBenchmark : IBenchmark
             rows.Add(new
             {
                 tokens, hidden,
-                path = ThreadedHead.Enabled.Value && MklGemm.Available && (dtype == ScalarType.Float32 || QwenTune.Models.BFloat16Products.WidenOnCpu || (MklGemm.OpenMpAvailable && hidden <= ThreadedHead.MaxNativeHiddenWithWeightGradient.Value)) && tokens * hidden <= (dtype == ScalarType.Float32 ? ThreadedHead.MaxFloat32TokenElements.Value : QwenTune.Models.BFloat16Products.WidenOnCpu ? ThreadedHead.MaxTokenElements.Value : ThreadedHead.MaxNativeTokenElements.Value) ? "threaded" : "blocks",
+                path = Path(tokens, hidden, dtype),
                 fused_seconds = Math.Round(fused, 3),
                 fused_gflops = Math.Round(useful / fused, 1),
                 share_of_peak = Math.Round(useful / fused / peak, 3),
@@ -112,6 +112,19 @@ internal sealed class HeadBenchmark : IBenchmark
     }
 
     /// <summary>Median seconds of forward + backward over a few repetitions (at least ~3 s of work or 3 runs).</summary>
+    /// <summary>
+    /// The way the fused head takes this shape, "threaded" or "blocks": <see cref="ThreadedHead.Applies"/> asked with
+    /// tensors shaped as <see cref="Seconds"/>'s (empty, so their pages are never touched).
+    /// </summary>
+    private static string Path(long tokens, long hidden, ScalarType dtype)
+    {
+        using var scope = NewDisposeScope();
+        var x = empty(tokens, hidden, dtype);
+        var weight = empty(Vocabulary, hidden, dtype).requires_grad_();
+        var widen = QwenTune.Models.BFloat16Products.Widens(x);
+        return ThreadedHead.Applies(x, weight, empty(tokens, ScalarType.Int64), widen) ? "threaded" : "blocks";
+    }
+
     private static double Seconds(long tokens, long hidden, ScalarType dtype, bool materialise)
     {
         using var scope = NewDisposeScope();
